@@ -1,0 +1,540 @@
+package models
+
+import (
+	"sync"
+
+	"github.com/advmatrix/advmatrix/internal/gemm"
+)
+
+func init() {
+	register("Conv", 1, nil, buildConv[float32], buildConv[float64])
+}
+
+// window is the geometry shared by convolution and pooling over 2-D
+// spatial axes (1-D inputs run as H = 1).
+type window struct {
+	h, w       int // input
+	kh, kw     int
+	sh, sw     int
+	dh, dw     int
+	pt, pl     int // padding before
+	pb, pr     int // padding after
+	oh, ow     int // output
+	ceil       bool
+	oneD       bool
+	spatialLen int
+}
+
+// parseWindow reads kernel_shape/strides/dilations/pads/auto_pad for a
+// spatial input shape (everything after N and C).
+func parseWindow(c *buildCtx, spatial, kernel []int, allowCeil bool) (*window, error) {
+	if len(spatial) != 1 && len(spatial) != 2 {
+		return nil, c.errorf("only 1-D and 2-D spatial inputs are supported, got %d spatial dims", len(spatial))
+	}
+	r := len(spatial)
+	if len(kernel) != r {
+		return nil, c.errorf("kernel shape %v does not match %d spatial dims", kernel, r)
+	}
+	get := func(name string, def int, n int) ([]int, error) {
+		v, ok, err := c.attrInts(name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			v = make([]int, n)
+			for i := range v {
+				v[i] = def
+			}
+		}
+		if len(v) != n {
+			return nil, c.errorf("attribute %s has %d values, expects %d", name, len(v), n)
+		}
+		return v, nil
+	}
+	strides, err := get("strides", 1, r)
+	if err != nil {
+		return nil, err
+	}
+	dil, err := get("dilations", 1, r)
+	if err != nil {
+		return nil, err
+	}
+	pads, err := get("pads", 0, 2*r)
+	if err != nil {
+		return nil, err
+	}
+	autoPad, err := c.attrString("auto_pad", "NOTSET")
+	if err != nil {
+		return nil, err
+	}
+	ceil := 0
+	if allowCeil {
+		if ceil, err = c.attrInt("ceil_mode", 0); err != nil {
+			return nil, err
+		}
+	}
+	for i := 0; i < r; i++ {
+		if strides[i] < 1 || dil[i] < 1 || kernel[i] < 1 {
+			return nil, c.errorf("kernel %v, strides %v and dilations %v must be positive", kernel, strides, dil)
+		}
+		if pads[i] < 0 || pads[i+r] < 0 {
+			return nil, c.errorf("negative pads %v are not supported", pads)
+		}
+	}
+	out := make([]int, r)
+	for i := 0; i < r; i++ {
+		ek := (kernel[i]-1)*dil[i] + 1
+		switch autoPad {
+		case "NOTSET", "":
+			num := spatial[i] + pads[i] + pads[i+r] - ek
+			if num < 0 {
+				return nil, c.errorf("kernel extent %d exceeds padded input %d", ek, spatial[i]+pads[i]+pads[i+r])
+			}
+			if ceil != 0 {
+				out[i] = (num+strides[i]-1)/strides[i] + 1
+				// PyTorch/ONNX: the last window must start inside the input or left padding.
+				if (out[i]-1)*strides[i] >= spatial[i]+pads[i] {
+					out[i]--
+				}
+			} else {
+				out[i] = num/strides[i] + 1
+			}
+		case "VALID":
+			pads[i], pads[i+r] = 0, 0
+			if spatial[i] < ek {
+				return nil, c.errorf("kernel extent %d exceeds input %d", ek, spatial[i])
+			}
+			out[i] = (spatial[i]-ek)/strides[i] + 1
+		case "SAME_UPPER", "SAME_LOWER":
+			out[i] = (spatial[i] + strides[i] - 1) / strides[i]
+			total := max(0, (out[i]-1)*strides[i]+ek-spatial[i])
+			if autoPad == "SAME_UPPER" {
+				pads[i], pads[i+r] = total/2, total-total/2
+			} else {
+				pads[i], pads[i+r] = total-total/2, total/2
+			}
+		default:
+			return nil, c.errorf("unknown auto_pad %q", autoPad)
+		}
+	}
+	wd := &window{ceil: ceil != 0}
+	if r == 1 {
+		wd.oneD = true
+		wd.h, wd.w, wd.kh, wd.kw, wd.sh, wd.sw, wd.dh, wd.dw = 1, spatial[0], 1, kernel[0], 1, strides[0], 1, dil[0]
+		wd.pl, wd.pr, wd.oh, wd.ow = pads[0], pads[1], 1, out[0]
+	} else {
+		wd.h, wd.w, wd.kh, wd.kw = spatial[0], spatial[1], kernel[0], kernel[1]
+		wd.sh, wd.sw, wd.dh, wd.dw = strides[0], strides[1], dil[0], dil[1]
+		wd.pt, wd.pl, wd.pb, wd.pr = pads[0], pads[1], pads[2], pads[3]
+		wd.oh, wd.ow = out[0], out[1]
+	}
+	return wd, nil
+}
+
+func (w *window) outSpatial() []int {
+	if w.oneD {
+		return []int{w.ow}
+	}
+	return []int{w.oh, w.ow}
+}
+
+// im2col unfolds one image's channels [c0, c0+cn) into col, laid out as
+// (cn·kh·kw) rows of oh·ow columns; out-of-image taps are zero.
+func im2col[T Float](w *window, x []T, cn int, col []T) {
+	ohw := w.oh * w.ow
+	for c := 0; c < cn; c++ {
+		xc := x[c*w.h*w.w : (c+1)*w.h*w.w]
+		for i := 0; i < w.kh; i++ {
+			for j := 0; j < w.kw; j++ {
+				row := col[((c*w.kh+i)*w.kw+j)*ohw:][:ohw]
+				for oy := 0; oy < w.oh; oy++ {
+					iy := oy*w.sh - w.pt + i*w.dh
+					dst := row[oy*w.ow : (oy+1)*w.ow]
+					if iy < 0 || iy >= w.h {
+						clear(dst)
+						continue
+					}
+					src := xc[iy*w.w : (iy+1)*w.w]
+					ix := j*w.dw - w.pl
+					if w.sw == 1 {
+						// Contiguous run: zero the left and right margins, copy the middle.
+						lo := max(0, -ix)
+						hi := min(w.ow, w.w-ix)
+						if hi <= lo {
+							clear(dst)
+							continue
+						}
+						clear(dst[:lo])
+						copy(dst[lo:hi], src[ix+lo:ix+hi])
+						clear(dst[hi:])
+						continue
+					}
+					for ox := range dst {
+						if xx := ox*w.sw + ix; xx >= 0 && xx < w.w {
+							dst[ox] = src[xx]
+						} else {
+							dst[ox] = 0
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im is the adjoint of im2col: it adds col back into the image.
+func col2im[T Float](w *window, col []T, cn int, x []T) {
+	ohw := w.oh * w.ow
+	for c := 0; c < cn; c++ {
+		xc := x[c*w.h*w.w : (c+1)*w.h*w.w]
+		for i := 0; i < w.kh; i++ {
+			for j := 0; j < w.kw; j++ {
+				row := col[((c*w.kh+i)*w.kw+j)*ohw:][:ohw]
+				for oy := 0; oy < w.oh; oy++ {
+					iy := oy*w.sh - w.pt + i*w.dh
+					if iy < 0 || iy >= w.h {
+						continue
+					}
+					src := row[oy*w.ow : (oy+1)*w.ow]
+					dst := xc[iy*w.w : (iy+1)*w.w]
+					ix := j*w.dw - w.pl
+					if w.sw == 1 {
+						lo := max(0, -ix)
+						hi := min(w.ow, w.w-ix)
+						if hi > lo {
+							d := dst[ix+lo : ix+hi]
+							for t, v := range src[lo:hi] {
+								d[t] += v
+							}
+						}
+						continue
+					}
+					for ox, v := range src {
+						if xx := ox*w.sw + ix; xx >= 0 && xx < w.w {
+							dst[xx] += v
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// convK is a grouped 2-D convolution by im2col and GEMM. The batch is cut
+// into a fixed number of chunks that run in parallel, each with its own
+// scratch; the chunking depends only on the batch size, so results are the
+// same bit for bit on any number of cores.
+type convK[T Float] struct {
+	w          *window
+	n, c, m    int
+	groups     int
+	cg, mg     int
+	kdim       int // cg·kh·kw
+	ohw        int
+	hasBias    bool
+	direct     bool // 1×1, stride 1, no padding: the image is its own col
+	chunks     int
+	cols       [][]T // per chunk
+	wgrads     [][]T // per chunk partial weight gradients (chunks > 1)
+	bgrads     [][]T
+	depthwise  bool
+	wsize      int
+	inC, outCh int
+}
+
+func buildConv[T Float](c *buildCtx) (kernel[T], error) {
+	if err := c.needInputs(2, 3); err != nil {
+		return nil, err
+	}
+	x, err := c.floatIn(0)
+	if err != nil {
+		return nil, err
+	}
+	wt, err := c.floatIn(1)
+	if err != nil {
+		return nil, err
+	}
+	if len(x.shape) < 3 || len(wt.shape) != len(x.shape) {
+		return nil, c.errorf("input %v and weight %v must both be N×C×spatial", x.shape, wt.shape)
+	}
+	groups, err := c.attrInt("group", 1)
+	if err != nil {
+		return nil, err
+	}
+	kshape, ok, err := c.attrInts("kernel_shape")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		kshape = wt.shape[2:]
+	}
+	for i, v := range kshape {
+		if v != wt.shape[2+i] {
+			return nil, c.errorf("kernel_shape %v disagrees with weight %v", kshape, wt.shape)
+		}
+	}
+	wd, err := parseWindow(c, x.shape[2:], kshape, false)
+	if err != nil {
+		return nil, err
+	}
+	k := &convK[T]{w: wd, n: x.shape[0], c: x.shape[1], m: wt.shape[0], groups: groups}
+	if groups < 1 || k.c%groups != 0 || k.m%groups != 0 {
+		return nil, c.errorf("group %d does not divide %d input and %d output channels", groups, k.c, k.m)
+	}
+	k.cg, k.mg = k.c/groups, k.m/groups
+	if wt.shape[1] != k.cg {
+		return nil, c.errorf("weight %v expects %d input channels per group, input has %d", wt.shape, wt.shape[1], k.cg)
+	}
+	if b := c.input(2); b != nil {
+		if numel(b.shape) != k.m || len(b.shape) != 1 {
+			return nil, c.errorf("bias %v must have %d elements", b.shape, k.m)
+		}
+		k.hasBias = true
+	}
+	k.kdim = k.cg * wd.kh * wd.kw
+	k.ohw = wd.oh * wd.ow
+	k.wsize = numel(wt.shape)
+	k.direct = wd.kh == 1 && wd.kw == 1 && wd.sh == 1 && wd.sw == 1 && wd.pt+wd.pl+wd.pb+wd.pr == 0
+	k.depthwise = k.cg == 1 && k.mg == 1
+	k.chunks = min(k.n, 4)
+	out := append([]int{k.n, k.m}, wd.outSpatial()...)
+	return k, c.setOut(0, out, x.dtype)
+}
+
+func (k *convK[T]) scratch(ch int) []T {
+	if k.direct || k.depthwise {
+		return nil
+	}
+	if k.cols == nil {
+		k.cols = make([][]T, k.chunks)
+	}
+	if k.cols[ch] == nil {
+		k.cols[ch] = make([]T, k.kdim*k.ohw)
+	}
+	return k.cols[ch]
+}
+
+// parallel runs f over the fixed chunks of the batch.
+func (k *convK[T]) parallel(f func(ch, n0, n1 int)) {
+	if k.chunks <= 1 {
+		f(0, 0, k.n)
+		return
+	}
+	var wg sync.WaitGroup
+	per := (k.n + k.chunks - 1) / k.chunks
+	for ch := 0; ch < k.chunks; ch++ {
+		n0, n1 := ch*per, min(k.n, (ch+1)*per)
+		if n0 >= n1 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(ch, n0, n1)
+		}()
+	}
+	wg.Wait()
+}
+
+func (k *convK[T]) forward(in, out [][]T) {
+	x, wt, y := in[0], in[1], out[0]
+	var bias []T
+	if k.hasBias {
+		bias = in[2]
+	}
+	hw := k.w.h * k.w.w
+	k.parallel(func(ch, n0, n1 int) {
+		col := k.scratch(ch)
+		for n := n0; n < n1; n++ {
+			xn := x[n*k.c*hw : (n+1)*k.c*hw]
+			yn := y[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
+			if k.depthwise {
+				k.depthwiseForward(xn, wt, yn)
+			} else {
+				for g := 0; g < k.groups; g++ {
+					xg := xn[g*k.cg*hw:]
+					src := xg
+					if !k.direct {
+						im2col(k.w, xg, k.cg, col)
+						src = col
+					}
+					gemm.Gemm(false, false, k.mg, k.ohw, k.kdim, 1, wt[g*k.mg*k.kdim:], k.kdim, src, k.ohw, 0, yn[g*k.mg*k.ohw:], k.ohw)
+				}
+			}
+			if bias != nil {
+				for m := 0; m < k.m; m++ {
+					b := bias[m]
+					row := yn[m*k.ohw : (m+1)*k.ohw]
+					for i := range row {
+						row[i] += b
+					}
+				}
+			}
+		}
+	})
+}
+
+func (k *convK[T]) backward(in, out, gout, gin [][]T) {
+	x, wt, gy := in[0], in[1], gout[0]
+	gx, gw := gin[0], gin[1]
+	var gb []T
+	if k.hasBias {
+		gb = gin[2]
+	}
+	hw := k.w.h * k.w.w
+	// Weight and bias gradients sum over the batch: each chunk sums its
+	// samples into its own buffer, then the chunks are added in order.
+	if (gw != nil || gb != nil) && k.wgrads == nil {
+		k.wgrads = make([][]T, k.chunks)
+		k.bgrads = make([][]T, k.chunks)
+		for i := range k.wgrads {
+			k.wgrads[i] = make([]T, k.wsize)
+			k.bgrads[i] = make([]T, k.m)
+		}
+	}
+	k.parallel(func(ch, n0, n1 int) {
+		col := k.scratch(ch)
+		var pw, pb []T
+		if gw != nil || gb != nil {
+			pw, pb = k.wgrads[ch], k.bgrads[ch]
+			clear(pw)
+			clear(pb)
+		}
+		for n := n0; n < n1; n++ {
+			xn := x[n*k.c*hw : (n+1)*k.c*hw]
+			gyn := gy[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
+			if gb != nil {
+				for m := 0; m < k.m; m++ {
+					var s T
+					for _, v := range gyn[m*k.ohw : (m+1)*k.ohw] {
+						s += v
+					}
+					pb[m] += s
+				}
+			}
+			if k.depthwise {
+				var gxn []T
+				if gx != nil {
+					gxn = gx[n*k.c*hw : (n+1)*k.c*hw]
+				}
+				var gwp []T
+				if gw != nil {
+					gwp = pw
+				}
+				k.depthwiseBackward(xn, wt, gyn, gxn, gwp)
+				continue
+			}
+			for g := 0; g < k.groups; g++ {
+				xg := xn[g*k.cg*hw:]
+				gyg := gyn[g*k.mg*k.ohw:]
+				if gw != nil {
+					src := xg
+					if !k.direct {
+						im2col(k.w, xg, k.cg, col)
+						src = col
+					}
+					gemm.Gemm(false, true, k.mg, k.kdim, k.ohw, 1, gyg, k.ohw, src, k.ohw, 1, pw[g*k.mg*k.kdim:], k.kdim)
+				}
+				if gx != nil {
+					gxg := gx[n*k.c*hw+g*k.cg*hw:]
+					if k.direct {
+						gemm.Gemm(true, false, k.kdim, k.ohw, k.mg, 1, wt[g*k.mg*k.kdim:], k.kdim, gyg, k.ohw, 1, gxg, k.ohw)
+					} else {
+						gemm.Gemm(true, false, k.kdim, k.ohw, k.mg, 1, wt[g*k.mg*k.kdim:], k.kdim, gyg, k.ohw, 0, col, k.ohw)
+						col2im(k.w, col, k.cg, gxg)
+					}
+				}
+			}
+		}
+	})
+	for ch := 0; ch < k.chunks && (gw != nil || gb != nil); ch++ {
+		if ch*((k.n+k.chunks-1)/k.chunks) >= k.n {
+			break
+		}
+		if gw != nil {
+			for i, v := range k.wgrads[ch] {
+				gw[i] += v
+			}
+		}
+		if gb != nil {
+			for i, v := range k.bgrads[ch] {
+				gb[i] += v
+			}
+		}
+	}
+}
+
+// depthwiseForward convolves each channel with its own filter directly;
+// im2col+GEMM with one output row per group would waste most of its time.
+func (k *convK[T]) depthwiseForward(x, wt, y []T) {
+	w := k.w
+	hw := w.h * w.w
+	kk := w.kh * w.kw
+	for c := 0; c < k.c; c++ {
+		xc := x[c*hw : (c+1)*hw]
+		yc := y[c*k.ohw : (c+1)*k.ohw]
+		f := wt[c*kk : (c+1)*kk]
+		clear(yc)
+		for i := 0; i < w.kh; i++ {
+			for j := 0; j < w.kw; j++ {
+				wv := f[i*w.kw+j]
+				for oy := 0; oy < w.oh; oy++ {
+					iy := oy*w.sh - w.pt + i*w.dh
+					if iy < 0 || iy >= w.h {
+						continue
+					}
+					src := xc[iy*w.w : (iy+1)*w.w]
+					dst := yc[oy*w.ow : (oy+1)*w.ow]
+					ix := j*w.dw - w.pl
+					lo := max(0, (-ix+w.sw-1)/w.sw)
+					hi := min(w.ow, (w.w-ix+w.sw-1)/w.sw)
+					for ox := lo; ox < hi; ox++ {
+						dst[ox] += wv * src[ox*w.sw+ix]
+					}
+				}
+			}
+		}
+	}
+}
+
+func (k *convK[T]) depthwiseBackward(x, wt, gy, gx, gw []T) {
+	w := k.w
+	hw := w.h * w.w
+	kk := w.kh * w.kw
+	for c := 0; c < k.c; c++ {
+		xc := x[c*hw : (c+1)*hw]
+		gyc := gy[c*k.ohw : (c+1)*k.ohw]
+		f := wt[c*kk : (c+1)*kk]
+		for i := 0; i < w.kh; i++ {
+			for j := 0; j < w.kw; j++ {
+				wv := f[i*w.kw+j]
+				var acc T
+				for oy := 0; oy < w.oh; oy++ {
+					iy := oy*w.sh - w.pt + i*w.dh
+					if iy < 0 || iy >= w.h {
+						continue
+					}
+					g := gyc[oy*w.ow : (oy+1)*w.ow]
+					ix := j*w.dw - w.pl
+					lo := max(0, (-ix+w.sw-1)/w.sw)
+					hi := min(w.ow, (w.w-ix+w.sw-1)/w.sw)
+					src := xc[iy*w.w : (iy+1)*w.w]
+					if gx != nil {
+						dst := gx[c*hw+iy*w.w : c*hw+(iy+1)*w.w]
+						for ox := lo; ox < hi; ox++ {
+							dst[ox*w.sw+ix] += wv * g[ox]
+						}
+					}
+					if gw != nil {
+						for ox := lo; ox < hi; ox++ {
+							acc += g[ox] * src[ox*w.sw+ix]
+						}
+					}
+				}
+				if gw != nil {
+					gw[c*kk+i*w.kw+j] += acc
+				}
+			}
+		}
+	}
+}
