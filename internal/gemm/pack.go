@@ -1,0 +1,103 @@
+package gemm
+
+// packSlack is the number of elements packing buffers need beyond the
+// packed data, for the overhanging stores of interleaveFast.
+const packSlack = 8
+
+// packA copies rows [i0,i0+mc) and columns [p0,p0+kc) of op(A) into ap as
+// consecutive mr-row micro-panels, each stored column by column
+// (element (i,p) of a panel at p*mr+i). The last panel is padded with
+// zeros so the kernel can always compute a full tile. Panels are packed in
+// increasing order, which interleaveFast relies on.
+func (p *problem[T]) packA(ap []T, i0, mc, p0, kc int) {
+	mr := p.kern.mr
+	a, lda := p.a, p.lda
+	for ir := 0; ir < mc; ir += mr {
+		rows := min(mr, mc-ir)
+		panel := ap[ir*kc:]
+		if !p.transA {
+			interleave(panel, mr, a[(i0+ir)*lda+p0:], lda, rows, kc)
+			if rows < mr {
+				clearPadding(panel, mr, rows, kc)
+			}
+			continue
+		}
+		// A is stored k×m: each row of A holds mr consecutive elements
+		// of the panel's column.
+		src := a[p0*lda+i0+ir:]
+		if rows == 6 && mr == 6 {
+			for l := 0; l < kc; l++ {
+				s := src[l*lda : l*lda+6 : l*lda+6]
+				d := panel[l*6 : l*6+6 : l*6+6]
+				d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
+			}
+			continue
+		}
+		for l := 0; l < kc; l++ {
+			d := panel[l*mr : l*mr+mr]
+			copy(d, src[l*lda:l*lda+rows])
+			clear(d[rows:])
+		}
+	}
+}
+
+// packB copies rows [p0,p0+kc) and columns [j0,j0+nc) of op(B) into bp as
+// consecutive nr-column micro-panels stored row by row (element (p,j) of
+// a panel at p*nr+j), the last one padded with zeros. When B is read in
+// place (directB) only that ragged last panel is packed, at bp[0].
+func (p *problem[T]) packB(bp []T, p0, kc, j0, nc int) {
+	nr := p.kern.nr
+	b, ldb := p.b, p.ldb
+	start := 0
+	if p.directB {
+		start = nc / nr * nr
+		if start == nc {
+			return
+		}
+	}
+	for jr := start; jr < nc; jr += nr {
+		cols := min(nr, nc-jr)
+		off := jr * kc
+		if p.directB {
+			off = 0
+		}
+		panel := bp[off:]
+		if p.transB {
+			// B is stored n×k: its rows become the panel's columns.
+			interleave(panel, nr, b[(j0+jr)*ldb+p0:], ldb, cols, kc)
+			if cols < nr {
+				clearPadding(panel, nr, cols, kc)
+			}
+			continue
+		}
+		src := b[p0*ldb+j0+jr:]
+		for l := 0; l < kc; l++ {
+			d := panel[l*nr : l*nr+nr]
+			copy(d, src[l*ldb:l*ldb+cols])
+			clear(d[cols:])
+		}
+	}
+}
+
+// interleave sets dst[l*ldd+j] = src[j*lds+l] for j < rows and l < cols:
+// it transposes a rows×cols block into a cols×rows one.
+func interleave[T float32 | float64](dst []T, ldd int, src []T, lds, rows, cols int) {
+	l0 := interleaveFast(dst, ldd, src, lds, rows, cols)
+	if l0 == cols {
+		return
+	}
+	for j := 0; j < rows; j++ {
+		s := src[j*lds+l0 : j*lds+cols]
+		for l, v := range s {
+			dst[(l0+l)*ldd+j] = v
+		}
+	}
+}
+
+// clearPadding zeros columns [rows,ld) of the first kc rows of a panel
+// with row length ld.
+func clearPadding[T float32 | float64](panel []T, ld, rows, kc int) {
+	for l := 0; l < kc; l++ {
+		clear(panel[l*ld+rows : l*ld+ld])
+	}
+}

@@ -1,0 +1,101 @@
+package models
+
+import (
+	"fmt"
+	"sort"
+
+	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// OpUse is one op type in a model and whether advmatrix implements it.
+type OpUse struct {
+	Op        string `json:"op"`
+	Count     int    `json:"count"`
+	Supported bool   `json:"supported"`
+}
+
+// Inspection is what `advmatrix inspect` reports about an ONNX file, filled
+// as far as the file allows even when advmatrix cannot run it.
+type Inspection struct {
+	IRVersion    int64        `json:"ir_version"`
+	Opsets       []string     `json:"opsets"`
+	Producer     string       `json:"producer"`
+	GraphName    string       `json:"graph_name"`
+	Inputs       []TensorSpec `json:"inputs"`
+	Outputs      []TensorSpec `json:"outputs"`
+	Nodes        int          `json:"nodes"`
+	Ops          []OpUse      `json:"ops"`
+	Initializers int          `json:"initializers"`
+	Parameters   int          `json:"parameters"` // elements of float initializers used as data
+	Classes      int          `json:"classes,omitempty"`
+	Runnable     bool         `json:"runnable"`
+	Problem      string       `json:"problem,omitempty"`
+}
+
+// Inspect describes an ONNX model. It fails only when the bytes are not an
+// ONNX model at all; a model advmatrix cannot run is described with the
+// reason in Problem.
+func Inspect(data []byte, opts ...Option) (*Inspection, error) {
+	var m pb.ModelProto
+	if err := (proto.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("not an ONNX model (protobuf decode failed): %w", err)
+	}
+	if m.Graph == nil {
+		return nil, fmt.Errorf("not an ONNX model: no graph")
+	}
+	in := &Inspection{IRVersion: m.GetIrVersion(), Producer: m.GetProducerName(), GraphName: m.GetGraph().GetName()}
+	if v := m.GetProducerVersion(); v != "" {
+		in.Producer += " " + v
+	}
+	for _, o := range m.GetOpsetImport() {
+		d := o.GetDomain()
+		if d == "" {
+			d = "ai.onnx"
+		}
+		in.Opsets = append(in.Opsets, fmt.Sprintf("%s:%d", d, o.GetVersion()))
+	}
+	inits := map[string]bool{}
+	for _, t := range m.GetGraph().GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	in.Initializers = len(inits)
+	for _, vi := range m.GetGraph().GetInput() {
+		if inits[vi.GetName()] {
+			continue
+		}
+		if s, err := ioSpecOf(vi); err == nil {
+			in.Inputs = append(in.Inputs, specOf(s))
+		} else {
+			in.Inputs = append(in.Inputs, TensorSpec{Name: vi.GetName(), Type: "non-tensor"})
+		}
+	}
+	for _, vi := range m.GetGraph().GetOutput() {
+		if s, err := ioSpecOf(vi); err == nil {
+			in.Outputs = append(in.Outputs, specOf(s))
+		}
+	}
+	counts := map[string]int{}
+	for _, n := range m.GetGraph().GetNode() {
+		op := n.GetOpType()
+		if d := n.GetDomain(); d != "" && d != "ai.onnx" {
+			op = d + "." + op
+		}
+		counts[op]++
+	}
+	in.Nodes = len(m.GetGraph().GetNode())
+	for op, c := range counts {
+		_, ok := opRegistry[op]
+		in.Ops = append(in.Ops, OpUse{Op: op, Count: c, Supported: ok})
+	}
+	sort.Slice(in.Ops, func(i, j int) bool { return in.Ops[i].Op < in.Ops[j].Op })
+	model, err := Load(data, opts...)
+	if err != nil {
+		in.Problem = err.Error()
+		return in, nil
+	}
+	in.Runnable = true
+	in.Parameters = model.NumParams()
+	in.Classes = model.NumClasses()
+	return in, nil
+}

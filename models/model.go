@@ -1,0 +1,602 @@
+package models
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Classifier is what attacks and evaluations need from an image classifier:
+// logits, and vector–Jacobian products through them. Images are float32
+// NCHW in [0,1]; the batch size is len(x) / (C·H·W). Implementations must
+// be safe for concurrent use and must not retain or modify x.
+type Classifier interface {
+	// InputShape is the shape of one image, C×H×W.
+	InputShape() []int
+	// NumClasses is the number of logits per image.
+	NumClasses() int
+	// Logits writes the n×NumClasses logits of x into dst.
+	Logits(dst, x []float32) error
+	// Grad evaluates the model at x, calls seed with the logits z and a
+	// zeroed buffer dz to fill with the cotangent ∂L/∂z, and writes
+	// (∂z/∂x)ᵀ dz into dx. seed must not keep z or dz after it returns.
+	Grad(dx, x []float32, seed func(z, dz []float32)) error
+}
+
+// DefaultMaxTensorElements bounds any one tensor of an untrusted model
+// (initializer, constant or intermediate): 2^28 elements, 1 GiB of float32.
+const DefaultMaxTensorElements = 1 << 28
+
+// Option configures Load.
+type Option func(*loadOptions)
+
+// WithMaxTensorElements changes the per-tensor size limit.
+func WithMaxTensorElements(n int64) Option { return func(o *loadOptions) { o.maxElements = n } }
+
+// Model is an ONNX image classifier compiled for execution. Its methods are
+// safe for concurrent use: each call borrows a program compiled for its
+// batch size (compiling one the first time a shape is seen) and returns it.
+type Model struct {
+	proto *pb.ModelProto
+	g     *graph
+	opt   loadOptions
+
+	inShape []int // C,H,W
+	classes int
+
+	mu      sync.RWMutex // guards params' values and version
+	version uint64
+
+	poolMu sync.Mutex
+	pool   map[progKey][]*program[float32]
+}
+
+type progMode uint8
+
+const (
+	modeForward progMode = iota
+	modeInputGrad
+	modeParamGrad
+)
+
+type progKey struct {
+	batch int
+	mode  progMode
+}
+
+// LoadFile reads an ONNX model. External tensor data is read only from
+// files inside the model's folder.
+func LoadFile(path string, opts ...Option) (*Model, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	m, err := load(b, filepath.Dir(path), opts)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Load reads an ONNX model from memory (external data is refused).
+func Load(data []byte, opts ...Option) (*Model, error) {
+	return load(data, "", opts)
+}
+
+func load(data []byte, dir string, opts []Option) (*Model, error) {
+	o := loadOptions{maxElements: DefaultMaxTensorElements, dir: dir}
+	for _, f := range opts {
+		f(&o)
+	}
+	mp, g, err := parseGraph(data, o)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{proto: mp, g: g, opt: o, pool: map[progKey][]*program[float32]{}}
+	if len(g.inputs) != 1 {
+		return nil, fmt.Errorf("model has %d data inputs; a classifier takes one image tensor", len(g.inputs))
+	}
+	in := g.inputs[0]
+	if in.dtype != dtFloat {
+		return nil, fmt.Errorf("input %q has element type %s; classifiers take float32 images", in.name, dtypeName(in.dtype))
+	}
+	if len(in.dims) != 4 && len(in.dims) != 2 && len(in.dims) != 3 {
+		return nil, fmt.Errorf("input %q has shape %s; expected N×C×H×W images", in.name, in.shapeString())
+	}
+	for i, d := range in.dims[1:] {
+		if d.size <= 0 {
+			return nil, fmt.Errorf("input %q has shape %s; only the batch axis may be symbolic (axis %d is not)", in.name, in.shapeString(), i+1)
+		}
+		m.inShape = append(m.inShape, d.size)
+	}
+	// Compile once at batch 1: it validates every op and tells the class count.
+	p, err := m.checkout(1, modeForward)
+	if err != nil {
+		return nil, err
+	}
+	defer m.checkin(1, modeForward, p)
+	out := p.outputs[0]
+	if out < 0 {
+		return nil, fmt.Errorf("output %q does not depend on the input", g.outputs[0].name)
+	}
+	if s := p.shapes[out]; len(s) != 2 || s[0] != 1 {
+		return nil, fmt.Errorf("output %q has shape %v at batch 1; a classifier outputs N×classes logits", g.outputs[0].name, s)
+	} else {
+		m.classes = s[1]
+	}
+	return m, nil
+}
+
+// InputShape is C×H×W of one image.
+func (m *Model) InputShape() []int { return append([]int(nil), m.inShape...) }
+
+// NumClasses is the number of logits.
+func (m *Model) NumClasses() int { return m.classes }
+
+// Opset is the model's default-domain opset version.
+func (m *Model) Opset() int64 { return m.g.opset }
+
+func (m *Model) imageSize() int { return numel(m.inShape) }
+
+// batchOf validates x and returns its batch size.
+func (m *Model) batchOf(x []float32) (int, error) {
+	sz := m.imageSize()
+	if len(x) == 0 || len(x)%sz != 0 {
+		return 0, fmt.Errorf("input has %d values, not a positive multiple of one image (%v = %d)", len(x), m.inShape, sz)
+	}
+	for i, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return 0, fmt.Errorf("input value %d (image %d) is %v", i, i/sz, v)
+		}
+	}
+	return len(x) / sz, nil
+}
+
+func (m *Model) checkout(batch int, mode progMode) (*program[float32], error) {
+	key := progKey{batch, mode}
+	m.poolMu.Lock()
+	var p *program[float32]
+	if l := m.pool[key]; len(l) > 0 {
+		p = l[len(l)-1]
+		m.pool[key] = l[:len(l)-1]
+	}
+	m.poolMu.Unlock()
+	if p == nil {
+		var err error
+		p, err = compile[float32](m.g, compileOptions{
+			inputShapes: [][]int{append([]int{batch}, m.inShape...)},
+			inputGrad:   mode == modeInputGrad,
+			paramGrad:   mode == modeParamGrad,
+			maxElements: m.opt.maxElements,
+		})
+		if err != nil {
+			return nil, err
+		}
+		p.paramVer = math.MaxUint64
+	}
+	m.mu.RLock()
+	if p.paramVer != m.version {
+		p.loadParams(m.g)
+		p.paramVer = m.version
+	}
+	m.mu.RUnlock()
+	return p, nil
+}
+
+func (m *Model) checkin(batch int, mode progMode, p *program[float32]) {
+	key := progKey{batch, mode}
+	m.poolMu.Lock()
+	m.pool[key] = append(m.pool[key], p)
+	m.poolMu.Unlock()
+}
+
+// Logits writes the logits of the images in x into dst.
+func (m *Model) Logits(dst, x []float32) error {
+	n, err := m.batchOf(x)
+	if err != nil {
+		return err
+	}
+	if len(dst) != n*m.classes {
+		return fmt.Errorf("logits buffer has %d values, %d images need %d", len(dst), n, n*m.classes)
+	}
+	p, err := m.checkout(n, modeForward)
+	if err != nil {
+		return err
+	}
+	defer m.checkin(n, modeForward, p)
+	p.setInput(0, x)
+	p.forward()
+	copy(dst, p.output(0))
+	return nil
+}
+
+// Grad runs the model forward, asks seed for the cotangent on the logits
+// and back-propagates it to the input. See Classifier.
+func (m *Model) Grad(dx, x []float32, seed func(z, dz []float32)) error {
+	n, err := m.batchOf(x)
+	if err != nil {
+		return err
+	}
+	if len(dx) != len(x) {
+		return fmt.Errorf("gradient buffer has %d values, input has %d", len(dx), len(x))
+	}
+	p, err := m.checkout(n, modeInputGrad)
+	if err != nil {
+		return err
+	}
+	defer m.checkin(n, modeInputGrad, p)
+	p.setInput(0, x)
+	p.forward()
+	out := p.outputs[0]
+	p.zeroGrads()
+	seed(p.data[out], p.grad[out])
+	p.backward(p.seedStep(out))
+	copy(dx, p.grad[p.inputs[0]])
+	return nil
+}
+
+// VJP returns (∂logits/∂x)ᵀ v for a cotangent v on the logits.
+func (m *Model) VJP(x, v []float32) ([]float32, error) {
+	dx := make([]float32, len(x))
+	var bad error
+	err := m.Grad(dx, x, func(z, dz []float32) {
+		if len(v) != len(dz) {
+			bad = fmt.Errorf("cotangent has %d values, logits have %d", len(v), len(dz))
+			return
+		}
+		copy(dz, v)
+	})
+	if err == nil {
+		err = bad
+	}
+	if err != nil {
+		return nil, err
+	}
+	return dx, nil
+}
+
+// CrossEntropyGrad returns the gradient with respect to x of the
+// sum-reduced softmax cross-entropy of the logits with labels y, and the
+// logits. (The batch-mean loss's gradient is this divided by the batch.)
+func (m *Model) CrossEntropyGrad(x []float32, y []int) (dx, logits []float32, err error) {
+	dx = make([]float32, len(x))
+	logits = make([]float32, len(y)*m.classes)
+	var bad error
+	err = m.Grad(dx, x, func(z, dz []float32) {
+		if len(z) != len(logits) {
+			bad = fmt.Errorf("%d labels for %d images", len(y), len(z)/m.classes)
+			return
+		}
+		copy(logits, z)
+		bad = SoftmaxCrossEntropyGrad(dz, z, y, m.classes)
+	})
+	if err == nil {
+		err = bad
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return dx, logits, nil
+}
+
+// SoftmaxCrossEntropyGrad writes softmax(z) − onehot(y) per row into dz:
+// the gradient of the sum-reduced cross-entropy with respect to the logits.
+func SoftmaxCrossEntropyGrad(dz, z []float32, y []int, classes int) error {
+	for i, label := range y {
+		if label < 0 || label >= classes {
+			return fmt.Errorf("label %d of image %d is outside [0, %d)", label, i, classes)
+		}
+		row, drow := z[i*classes:(i+1)*classes], dz[i*classes:(i+1)*classes]
+		mx := row[0]
+		for _, v := range row {
+			mx = max(mx, v)
+		}
+		var s float32
+		for j, v := range row {
+			e := float32(math.Exp(float64(v - mx)))
+			drow[j] = e
+			s += e
+		}
+		for j := range drow {
+			drow[j] /= s
+		}
+		drow[label] -= 1
+	}
+	return nil
+}
+
+// TensorNames lists the named tensors computed at run time, in graph order,
+// whose activations and VJPs can be asked for.
+func (m *Model) TensorNames() []string {
+	var out []string
+	out = append(out, m.g.inputs[0].name)
+	for _, n := range m.g.nodes {
+		out = append(out, n.GetOutput()...)
+	}
+	return out
+}
+
+// Activations runs the model and returns copies of the named tensors, with
+// their shapes.
+func (m *Model) Activations(x []float32, names ...string) ([][]float32, [][]int, error) {
+	n, err := m.batchOf(x)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := m.checkout(n, modeForward)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer m.checkin(n, modeForward, p)
+	slots := make([]int, len(names))
+	for i, name := range names {
+		s, ok := p.names[name]
+		if !ok {
+			return nil, nil, fmt.Errorf("no run-time tensor named %q (see TensorNames)", name)
+		}
+		slots[i] = s
+	}
+	p.setInput(0, x)
+	p.forward()
+	acts := make([][]float32, len(names))
+	shapes := make([][]int, len(names))
+	for i, s := range slots {
+		acts[i] = append([]float32(nil), p.data[s]...)
+		shapes[i] = append([]int(nil), p.shapes[s]...)
+	}
+	return acts, shapes, nil
+}
+
+// VJPAt returns (∂t/∂x)ᵀ v for the named intermediate tensor t and a
+// cotangent v of t's shape.
+func (m *Model) VJPAt(x []float32, name string, v []float32) ([]float32, error) {
+	n, err := m.batchOf(x)
+	if err != nil {
+		return nil, err
+	}
+	p, err := m.checkout(n, modeInputGrad)
+	if err != nil {
+		return nil, err
+	}
+	defer m.checkin(n, modeInputGrad, p)
+	s, ok := p.names[name]
+	if !ok {
+		return nil, fmt.Errorf("no run-time tensor named %q (see TensorNames)", name)
+	}
+	if len(v) != len(p.data[s]) {
+		return nil, fmt.Errorf("cotangent has %d values, tensor %q of shape %v has %d", len(v), name, p.shapes[s], len(p.data[s]))
+	}
+	p.setInput(0, x)
+	p.forward()
+	dx := make([]float32, len(x))
+	if p.grad[s] == nil {
+		return dx, nil // t does not depend on x
+	}
+	p.zeroGrads()
+	copy(p.grad[s], v)
+	p.backward(p.seedStep(s))
+	copy(dx, p.grad[p.inputs[0]])
+	return dx, nil
+}
+
+// Param describes one trainable weight tensor.
+type Param struct {
+	Name  string
+	Shape []int
+}
+
+// Params lists the trainable weights (float initializers the graph uses as
+// data), in file order.
+func (m *Model) Params() []Param {
+	out := make([]Param, len(m.g.params))
+	for i, p := range m.g.params {
+		out[i] = Param{Name: p.name, Shape: append([]int(nil), p.shape...)}
+	}
+	return out
+}
+
+// NumParams is the total number of trainable weights.
+func (m *Model) NumParams() int {
+	n := 0
+	for _, p := range m.g.params {
+		n += len(p.data)
+	}
+	return n
+}
+
+// ParamValues returns a copy of a weight tensor.
+func (m *Model) ParamValues(name string) ([]float32, error) {
+	i, ok := m.g.paramIdx[name]
+	if !ok {
+		return nil, fmt.Errorf("no parameter named %q", name)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return append([]float32(nil), m.g.params[i].data...), nil
+}
+
+// SetParam replaces a weight tensor's values (copied). Programs pick up the
+// change at their next call.
+func (m *Model) SetParam(name string, values []float32) error {
+	i, ok := m.g.paramIdx[name]
+	if !ok {
+		return fmt.Errorf("no parameter named %q", name)
+	}
+	p := m.g.params[i]
+	if len(values) != len(p.data) {
+		return fmt.Errorf("parameter %q has %d values (shape %v), got %d", name, len(p.data), p.shape, len(values))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// A fresh slice: programs may still be reading the old one.
+	p.data = append([]float32(nil), values...)
+	m.version++
+	return nil
+}
+
+// ParamGrads evaluates the model at x, asks seed for the cotangent on the
+// logits, and returns the gradient with respect to every parameter, in
+// Params order.
+func (m *Model) ParamGrads(x []float32, seed func(z, dz []float32)) ([][]float32, error) {
+	n, err := m.batchOf(x)
+	if err != nil {
+		return nil, err
+	}
+	p, err := m.checkout(n, modeParamGrad)
+	if err != nil {
+		return nil, err
+	}
+	defer m.checkin(n, modeParamGrad, p)
+	p.setInput(0, x)
+	p.forward()
+	out := p.outputs[0]
+	p.zeroGrads()
+	if p.grad[out] == nil {
+		return nil, errors.New("the logits do not depend on any parameter")
+	}
+	seed(p.data[out], p.grad[out])
+	p.backward(p.seedStep(out))
+	res := make([][]float32, len(m.g.params))
+	for i, par := range m.g.params {
+		res[i] = make([]float32, len(par.data))
+		if s := p.paramSlot[i]; s >= 0 && p.grad[s] != nil {
+			copy(res[i], p.grad[s])
+		}
+	}
+	return res, nil
+}
+
+// OpCounts counts the graph's nodes by op type.
+func (m *Model) OpCounts() map[string]int {
+	c := map[string]int{}
+	for _, n := range m.g.nodes {
+		c[n.GetOpType()]++
+	}
+	return c
+}
+
+// Summary describes a model for people and for JSON.
+type Summary struct {
+	IRVersion  int64          `json:"ir_version"`
+	Opset      int64          `json:"opset"`
+	Producer   string         `json:"producer"`
+	Inputs     []TensorSpec   `json:"inputs"`
+	Outputs    []TensorSpec   `json:"outputs"`
+	Ops        map[string]int `json:"ops"`
+	Nodes      int            `json:"nodes"`
+	Params     int            `json:"parameters"`
+	ParamCount int            `json:"parameter_tensors"`
+	Classes    int            `json:"classes"`
+}
+
+// TensorSpec is a graph input or output: name, element type and shape,
+// with symbolic dimensions by name.
+type TensorSpec struct {
+	Name  string   `json:"name"`
+	Type  string   `json:"type"`
+	Shape []string `json:"shape"`
+}
+
+// Summary reports what the model is.
+func (m *Model) Summary() Summary {
+	s := Summary{IRVersion: m.proto.GetIrVersion(), Opset: m.g.opset, Ops: m.OpCounts(), Nodes: len(m.g.nodes),
+		Params: m.NumParams(), ParamCount: len(m.g.params), Classes: m.classes}
+	s.Producer = m.proto.GetProducerName()
+	if v := m.proto.GetProducerVersion(); v != "" {
+		s.Producer += " " + v
+	}
+	for _, in := range m.g.inputs {
+		s.Inputs = append(s.Inputs, specOf(in))
+	}
+	for _, o := range m.g.outputs {
+		s.Outputs = append(s.Outputs, specOf(o))
+	}
+	return s
+}
+
+func specOf(s ioSpec) TensorSpec {
+	t := TensorSpec{Name: s.name, Type: dtypeName(s.dtype)}
+	for _, d := range s.dims {
+		t.Shape = append(t.Shape, d.String())
+	}
+	return t
+}
+
+// SupportedOps lists the ONNX op types the importer implements.
+func SupportedOps() []string {
+	var out []string
+	for k := range opRegistry {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// WriteONNX writes the model — graph and current weights — as ONNX.
+func (m *Model) WriteONNX(w io.Writer) error {
+	mp := proto.Clone(m.proto).(*pb.ModelProto)
+	m.mu.RLock()
+	for _, t := range mp.GetGraph().GetInitializer() {
+		i, ok := m.g.paramIdx[t.GetName()]
+		if !ok {
+			continue
+		}
+		t.FloatData, t.DataLocation, t.ExternalData = nil, nil, nil
+		t.RawData = float32sLE(m.g.params[i].data)
+	}
+	m.mu.RUnlock()
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
+	if err != nil {
+		return fmt.Errorf("encode ONNX: %w", err)
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// SaveFile writes the model atomically (temporary file, then rename).
+func (m *Model) SaveFile(path string) error {
+	var buf bytes.Buffer
+	if err := m.WriteONNX(&buf); err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, buf.Bytes())
+}
+
+// WriteFileAtomic writes data to a temporary file beside path and renames
+// it into place, so readers never see a half-written file.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func float32sLE(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
+}
