@@ -101,6 +101,9 @@ func newGraph(m *pb.ModelProto, opt loadOptions) (*graph, error) {
 		if t.GetName() == "" {
 			return nil, fmt.Errorf("initializer without a name")
 		}
+		if _, dup := g.consts[t.GetName()]; dup {
+			return nil, fmt.Errorf("initializer %q is defined twice", t.GetName())
+		}
 		c, err := decodeTensor(t, lim)
 		if err != nil {
 			return nil, fmt.Errorf("initializer: %w", err)

@@ -119,6 +119,14 @@ func load(data []byte, dir string, opts []Option) (*Model, error) {
 		}
 		m.inShape = append(m.inShape, d.size)
 	}
+	// Bound one image before compiling allocates it (the product may overflow).
+	elems := int64(1)
+	for _, d := range m.inShape {
+		if int64(d) > o.maxElements/elems {
+			return nil, fmt.Errorf("input %q has shape %s; one image exceeds the limit of %d elements", in.name, in.shapeString(), o.maxElements)
+		}
+		elems *= int64(d)
+	}
 	// Compile once at batch 1: it validates every op and tells the class count.
 	p, err := m.checkout(1, modeForward)
 	if err != nil {
@@ -129,7 +137,7 @@ func load(data []byte, dir string, opts []Option) (*Model, error) {
 	if out < 0 {
 		return nil, fmt.Errorf("output %q does not depend on the input", g.outputs[0].name)
 	}
-	if s := p.shapes[out]; len(s) != 2 || s[0] != 1 {
+	if s := p.shapes[out]; len(s) != 2 || s[0] != 1 || s[1] < 1 {
 		return nil, fmt.Errorf("output %q has shape %v at batch 1; a classifier outputs N×classes logits", g.outputs[0].name, s)
 	} else {
 		m.classes = s[1]

@@ -285,6 +285,53 @@ func (k *binaryK[T]) backward(in, out, gout, gin [][]T) {
 	ga, gb := gin[0], gin[1]
 	kind := k.kind
 	k.bc.each(func(o, ia, ib, n, inca, incb int) {
+		if kind == bAdd || kind == bSub {
+			// The common cases, residual connections and biases: add the
+			// cotangent, or its sum where the operand was broadcast.
+			g := gy[o : o+n]
+			for j, gd := range [2][]T{ga, gb} {
+				if gd == nil {
+					continue
+				}
+				off, inc := ia, inca
+				neg := false
+				if j == 1 {
+					off, inc, neg = ib, incb, kind == bSub
+				}
+				switch inc {
+				case 1:
+					d := gd[off : off+n]
+					if neg {
+						for i, v := range g {
+							d[i] -= v
+						}
+					} else {
+						for i, v := range g {
+							d[i] += v
+						}
+					}
+				case 0:
+					var s T
+					for _, v := range g {
+						s += v
+					}
+					if neg {
+						gd[off] -= s
+					} else {
+						gd[off] += s
+					}
+				default:
+					for i, v := range g {
+						if neg {
+							gd[off+i*inc] -= v
+						} else {
+							gd[off+i*inc] += v
+						}
+					}
+				}
+			}
+			return
+		}
 		for i := 0; i < n; i++ {
 			g := gy[o+i]
 			ja, jb := ia+i*inca, ib+i*incb

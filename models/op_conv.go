@@ -1,9 +1,8 @@
 package models
 
 import (
-	"sync"
-
 	"github.com/advmatrix/advmatrix/internal/gemm"
+	"github.com/advmatrix/advmatrix/internal/parallel"
 )
 
 func init() {
@@ -225,21 +224,28 @@ func col2im[T Float](w *window, col []T, cn int, x []T) {
 // scratch; the chunking depends only on the batch size, so results are the
 // same bit for bit on any number of cores.
 type convK[T Float] struct {
-	w          *window
-	n, c, m    int
-	groups     int
-	cg, mg     int
-	kdim       int // cg·kh·kw
-	ohw        int
-	hasBias    bool
-	direct     bool // 1×1, stride 1, no padding: the image is its own col
-	chunks     int
-	cols       [][]T // per chunk
-	wgrads     [][]T // per chunk partial weight gradients (chunks > 1)
-	bgrads     [][]T
-	depthwise  bool
-	wsize      int
-	inC, outCh int
+	w         *window
+	n, c, m   int
+	groups    int
+	cg, mg    int
+	kdim      int // cg·kh·kw
+	ohw       int
+	hasBias   bool
+	direct    bool // 1×1, stride 1, no padding: the image is its own col
+	chunks    int
+	cols      [][]T // per chunk
+	wgrads    [][]T // per chunk partial weight gradients (chunks > 1)
+	bgrads    [][]T
+	depthwise bool
+	wsize     int
+
+	// The current call's operands, for the chunk functions below, which
+	// are method values made once so that dispatching them allocates
+	// nothing.
+	in, out, gout, gin [][]T
+	wT                 []T // per group, the weights transposed (kdim×mg), for the input gradient
+	group              parallel.Group
+	fwdFn, bwdFn       func(int)
 }
 
 func buildConv[T Float](c *buildCtx) (kernel[T], error) {
@@ -296,17 +302,17 @@ func buildConv[T Float](c *buildCtx) (kernel[T], error) {
 	k.wsize = numel(wt.shape)
 	k.direct = wd.kh == 1 && wd.kw == 1 && wd.sh == 1 && wd.sw == 1 && wd.pt+wd.pl+wd.pb+wd.pr == 0
 	k.depthwise = k.cg == 1 && k.mg == 1
-	k.chunks = min(k.n, 4)
+	k.chunks = min(k.n, 8)
+	k.cols = make([][]T, k.chunks)
 	out := append([]int{k.n, k.m}, wd.outSpatial()...)
 	return k, c.setOut(0, out, x.dtype)
 }
 
+// scratch is chunk ch's im2col buffer, allocated on first use (k.cols
+// itself is made at build time, so chunks never race on it).
 func (k *convK[T]) scratch(ch int) []T {
 	if k.direct || k.depthwise {
 		return nil
-	}
-	if k.cols == nil {
-		k.cols = make([][]T, k.chunks)
 	}
 	if k.cols[ch] == nil {
 		k.cols[ch] = make([]T, k.kdim*k.ohw)
@@ -314,74 +320,70 @@ func (k *convK[T]) scratch(ch int) []T {
 	return k.cols[ch]
 }
 
-// parallel runs f over the fixed chunks of the batch.
-func (k *convK[T]) parallel(f func(ch, n0, n1 int)) {
-	if k.chunks <= 1 {
-		f(0, 0, k.n)
-		return
-	}
-	var wg sync.WaitGroup
+// chunkRange is the batch slice of chunk ch; the chunking depends only on
+// the batch size.
+func (k *convK[T]) chunkRange(ch int) (int, int) {
 	per := (k.n + k.chunks - 1) / k.chunks
-	for ch := 0; ch < k.chunks; ch++ {
-		n0, n1 := ch*per, min(k.n, (ch+1)*per)
-		if n0 >= n1 {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(ch, n0, n1)
-		}()
-	}
-	wg.Wait()
+	return ch * per, min(k.n, (ch+1)*per)
+}
+
+func (k *convK[T]) usedChunks() int {
+	per := (k.n + k.chunks - 1) / k.chunks
+	return (k.n + per - 1) / per
 }
 
 func (k *convK[T]) forward(in, out [][]T) {
-	x, wt, y := in[0], in[1], out[0]
+	if k.fwdFn == nil {
+		k.fwdFn = k.forwardChunk
+	}
+	k.in, k.out = in, out
+	k.group.For(k.usedChunks(), k.fwdFn)
+	k.in, k.out = nil, nil
+}
+
+func (k *convK[T]) forwardChunk(ch int) {
+	x, wt, y := k.in[0], k.in[1], k.out[0]
 	var bias []T
 	if k.hasBias {
-		bias = in[2]
+		bias = k.in[2]
 	}
 	hw := k.w.h * k.w.w
-	k.parallel(func(ch, n0, n1 int) {
-		col := k.scratch(ch)
-		for n := n0; n < n1; n++ {
-			xn := x[n*k.c*hw : (n+1)*k.c*hw]
-			yn := y[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
-			if k.depthwise {
-				k.depthwiseForward(xn, wt, yn)
-			} else {
-				for g := 0; g < k.groups; g++ {
-					xg := xn[g*k.cg*hw:]
-					src := xg
-					if !k.direct {
-						im2col(k.w, xg, k.cg, col)
-						src = col
-					}
-					gemm.Gemm(false, false, k.mg, k.ohw, k.kdim, 1, wt[g*k.mg*k.kdim:], k.kdim, src, k.ohw, 0, yn[g*k.mg*k.ohw:], k.ohw)
+	n0, n1 := k.chunkRange(ch)
+	col := k.scratch(ch)
+	for n := n0; n < n1; n++ {
+		xn := x[n*k.c*hw : (n+1)*k.c*hw]
+		yn := y[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
+		if k.depthwise {
+			k.depthwiseForward(xn, wt, yn)
+		} else {
+			for g := 0; g < k.groups; g++ {
+				xg := xn[g*k.cg*hw:]
+				src := xg
+				if !k.direct {
+					im2col(k.w, xg, k.cg, col)
+					src = col
 				}
+				gemm.Gemm(false, false, k.mg, k.ohw, k.kdim, 1, wt[g*k.mg*k.kdim:], k.kdim, src, k.ohw, 0, yn[g*k.mg*k.ohw:], k.ohw)
 			}
-			if bias != nil {
-				for m := 0; m < k.m; m++ {
-					b := bias[m]
-					row := yn[m*k.ohw : (m+1)*k.ohw]
-					for i := range row {
-						row[i] += b
-					}
+		}
+		if bias != nil {
+			for m := 0; m < k.m; m++ {
+				b := bias[m]
+				row := yn[m*k.ohw : (m+1)*k.ohw]
+				for i := range row {
+					row[i] += b
 				}
 			}
 		}
-	})
+	}
 }
 
 func (k *convK[T]) backward(in, out, gout, gin [][]T) {
-	x, wt, gy := in[0], in[1], gout[0]
-	gx, gw := gin[0], gin[1]
+	gw := gin[1]
 	var gb []T
 	if k.hasBias {
 		gb = gin[2]
 	}
-	hw := k.w.h * k.w.w
 	// Weight and bias gradients sum over the batch: each chunk sums its
 	// samples into its own buffer, then the chunks are added in order.
 	if (gw != nil || gb != nil) && k.wgrads == nil {
@@ -392,65 +394,31 @@ func (k *convK[T]) backward(in, out, gout, gin [][]T) {
 			k.bgrads[i] = make([]T, k.m)
 		}
 	}
-	k.parallel(func(ch, n0, n1 int) {
-		col := k.scratch(ch)
-		var pw, pb []T
-		if gw != nil || gb != nil {
-			pw, pb = k.wgrads[ch], k.bgrads[ch]
-			clear(pw)
-			clear(pb)
+	if k.bwdFn == nil {
+		k.bwdFn = k.backwardChunk
+	}
+	if gin[0] != nil && !k.depthwise {
+		// Transposing once here saves GEMM from transposing W for every image.
+		if k.wT == nil {
+			k.wT = make([]T, k.wsize)
 		}
-		for n := n0; n < n1; n++ {
-			xn := x[n*k.c*hw : (n+1)*k.c*hw]
-			gyn := gy[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
-			if gb != nil {
-				for m := 0; m < k.m; m++ {
-					var s T
-					for _, v := range gyn[m*k.ohw : (m+1)*k.ohw] {
-						s += v
-					}
-					pb[m] += s
-				}
-			}
-			if k.depthwise {
-				var gxn []T
-				if gx != nil {
-					gxn = gx[n*k.c*hw : (n+1)*k.c*hw]
-				}
-				var gwp []T
-				if gw != nil {
-					gwp = pw
-				}
-				k.depthwiseBackward(xn, wt, gyn, gxn, gwp)
-				continue
-			}
-			for g := 0; g < k.groups; g++ {
-				xg := xn[g*k.cg*hw:]
-				gyg := gyn[g*k.mg*k.ohw:]
-				if gw != nil {
-					src := xg
-					if !k.direct {
-						im2col(k.w, xg, k.cg, col)
-						src = col
-					}
-					gemm.Gemm(false, true, k.mg, k.kdim, k.ohw, 1, gyg, k.ohw, src, k.ohw, 1, pw[g*k.mg*k.kdim:], k.kdim)
-				}
-				if gx != nil {
-					gxg := gx[n*k.c*hw+g*k.cg*hw:]
-					if k.direct {
-						gemm.Gemm(true, false, k.kdim, k.ohw, k.mg, 1, wt[g*k.mg*k.kdim:], k.kdim, gyg, k.ohw, 1, gxg, k.ohw)
-					} else {
-						gemm.Gemm(true, false, k.kdim, k.ohw, k.mg, 1, wt[g*k.mg*k.kdim:], k.kdim, gyg, k.ohw, 0, col, k.ohw)
-						col2im(k.w, col, k.cg, gxg)
-					}
+		wt := in[1]
+		for g := 0; g < k.groups; g++ {
+			src := wt[g*k.mg*k.kdim : (g+1)*k.mg*k.kdim]
+			dst := k.wT[g*k.mg*k.kdim : (g+1)*k.mg*k.kdim]
+			for m := 0; m < k.mg; m++ {
+				row := src[m*k.kdim : (m+1)*k.kdim]
+				for j, v := range row {
+					dst[j*k.mg+m] = v
 				}
 			}
 		}
-	})
-	for ch := 0; ch < k.chunks && (gw != nil || gb != nil); ch++ {
-		if ch*((k.n+k.chunks-1)/k.chunks) >= k.n {
-			break
-		}
+	}
+	k.in, k.gout, k.gin = in, gout, gin
+	used := k.usedChunks()
+	k.group.For(used, k.bwdFn)
+	k.in, k.gout, k.gin = nil, nil, nil
+	for ch := 0; ch < used; ch++ {
 		if gw != nil {
 			for i, v := range k.wgrads[ch] {
 				gw[i] += v
@@ -459,6 +427,70 @@ func (k *convK[T]) backward(in, out, gout, gin [][]T) {
 		if gb != nil {
 			for i, v := range k.bgrads[ch] {
 				gb[i] += v
+			}
+		}
+	}
+}
+
+func (k *convK[T]) backwardChunk(ch int) {
+	x, wt, gy := k.in[0], k.in[1], k.gout[0]
+	gx, gw := k.gin[0], k.gin[1]
+	var gb []T
+	if k.hasBias {
+		gb = k.gin[2]
+	}
+	hw := k.w.h * k.w.w
+	n0, n1 := k.chunkRange(ch)
+	col := k.scratch(ch)
+	var pw, pb []T
+	if gw != nil || gb != nil {
+		pw, pb = k.wgrads[ch], k.bgrads[ch]
+		clear(pw)
+		clear(pb)
+	}
+	for n := n0; n < n1; n++ {
+		xn := x[n*k.c*hw : (n+1)*k.c*hw]
+		gyn := gy[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
+		if gb != nil {
+			for m := 0; m < k.m; m++ {
+				var s T
+				for _, v := range gyn[m*k.ohw : (m+1)*k.ohw] {
+					s += v
+				}
+				pb[m] += s
+			}
+		}
+		if k.depthwise {
+			var gxn, gwp []T
+			if gx != nil {
+				gxn = gx[n*k.c*hw : (n+1)*k.c*hw]
+			}
+			if gw != nil {
+				gwp = pw
+			}
+			k.depthwiseBackward(xn, wt, gyn, gxn, gwp)
+			continue
+		}
+		for g := 0; g < k.groups; g++ {
+			xg := xn[g*k.cg*hw:]
+			gyg := gyn[g*k.mg*k.ohw:]
+			if gw != nil {
+				src := xg
+				if !k.direct {
+					im2col(k.w, xg, k.cg, col)
+					src = col
+				}
+				gemm.Gemm(false, true, k.mg, k.kdim, k.ohw, 1, gyg, k.ohw, src, k.ohw, 1, pw[g*k.mg*k.kdim:], k.kdim)
+			}
+			if gx != nil {
+				gxg := gx[n*k.c*hw+g*k.cg*hw:]
+				wTg := k.wT[g*k.mg*k.kdim:]
+				if k.direct {
+					gemm.Gemm(false, false, k.kdim, k.ohw, k.mg, 1, wTg, k.mg, gyg, k.ohw, 1, gxg, k.ohw)
+				} else {
+					gemm.Gemm(false, false, k.kdim, k.ohw, k.mg, 1, wTg, k.mg, gyg, k.ohw, 0, col, k.ohw)
+					col2im(k.w, col, k.cg, gxg)
+				}
 			}
 		}
 	}

@@ -122,13 +122,18 @@ func decodeTensor(t *pb.TensorProto, lim tensorLimits) (*constant, error) {
 	}
 	shape := make([]int, len(t.GetDims()))
 	n := int64(1)
+	// bound is n with zero dimensions counted as 1, so that an empty tensor
+	// cannot smuggle in dimensions whose product overflows later shape
+	// arithmetic.
+	bound := int64(1)
 	for i, d := range t.GetDims() {
 		if d < 0 {
 			return nil, fmt.Errorf("tensor %q: negative dimension %d", name, d)
 		}
-		if d > 0 && n > lim.maxElements/d {
+		if dd := max(d, 1); bound > lim.maxElements/dd {
 			return nil, fmt.Errorf("tensor %q: shape %v exceeds the limit of %d elements", name, t.GetDims(), lim.maxElements)
 		}
+		bound *= max(d, 1)
 		n *= d
 		shape[i] = int(d)
 	}
@@ -297,8 +302,24 @@ func readExternal(t *pb.TensorProto, want int64, lim tensorLimits) ([]byte, erro
 	if length < 0 {
 		length = want
 	}
-	if length != want || off < 0 {
+	if off < 0 {
+		return nil, fmt.Errorf("external data offset %d is negative", off)
+	}
+	if length != want {
 		return nil, fmt.Errorf("external data length %d (offset %d) does not match the %d bytes the shape needs", length, off, want)
+	}
+	// Check the file before opening and allocating: a FIFO or device must
+	// not block or stream forever, and a tiny file must not make the
+	// importer allocate what the shape claims.
+	fi, err := os.Stat(full)
+	if err != nil {
+		return nil, fmt.Errorf("external data: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("external data location %q is not a regular file", loc)
+	}
+	if off > fi.Size() || length > fi.Size()-off {
+		return nil, fmt.Errorf("external data %s holds %d bytes; offset %d and length %d reach past its end", loc, fi.Size(), off, length)
 	}
 	f, err := os.Open(full)
 	if err != nil {
