@@ -30,6 +30,18 @@ func TestOpGradients(t *testing.T) {
 			return newTestGraph(13).input("x", -1, 4, 5, 5).randInit(r, "w", 6, 4, 1, 1).
 				node("Conv", []string{"x", "w"}, []string{"y"}).output("y")
 		}, [][]int{{3, 4, 5, 5}}},
+		{"Conv 1x1 direct one image", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 4, 5, 5).randInit(r, "w", 6, 4, 1, 1).
+				node("Conv", []string{"x", "w"}, []string{"y"}).output("y")
+		}, [][]int{{1, 4, 5, 5}}},
+		{"Conv large map, image at a time", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 2, 33, 33).randInit(r, "w", 3, 2, 3, 3).randInit(r, "b", 3).
+				node("Conv", []string{"x", "w", "b"}, []string{"y"}, aInts("pads", 1, 1, 1, 1)).output("y")
+		}, [][]int{{3, 2, 33, 33}}},
+		{"Conv 1x1 large map", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 2, 33, 33).randInit(r, "w", 3, 2, 1, 1).
+				node("Conv", []string{"x", "w"}, []string{"y"}).output("y")
+		}, [][]int{{2, 2, 33, 33}}},
 		{"Conv groups", func() *testGraph {
 			return newTestGraph(13).input("x", -1, 4, 6, 6).randInit(r, "w", 6, 2, 3, 3).randInit(r, "b", 6).
 				node("Conv", []string{"x", "w", "b"}, []string{"y"}, aInt("group", 2), aInts("pads", 1, 1, 1, 1)).output("y")

@@ -137,15 +137,16 @@ func (w *window) outSpatial() []int {
 	return []int{w.oh, w.ow}
 }
 
-// im2col unfolds one image's channels [c0, c0+cn) into col, laid out as
-// (cn·kh·kw) rows of oh·ow columns; out-of-image taps are zero.
-func im2col[T Float](w *window, x []T, cn int, col []T) {
+// im2col unfolds one image's cn channels into col, laid out as (cn·kh·kw)
+// rows of oh·ow columns, row r starting at col[r·ld]; out-of-image taps are
+// zero. A row stride larger than oh·ow places several images side by side.
+func im2col[T Float](w *window, x []T, cn int, col []T, ld int) {
 	ohw := w.oh * w.ow
 	for c := 0; c < cn; c++ {
 		xc := x[c*w.h*w.w : (c+1)*w.h*w.w]
 		for i := 0; i < w.kh; i++ {
 			for j := 0; j < w.kw; j++ {
-				row := col[((c*w.kh+i)*w.kw+j)*ohw:][:ohw]
+				row := col[((c*w.kh+i)*w.kw+j)*ld:][:ohw]
 				for oy := 0; oy < w.oh; oy++ {
 					iy := oy*w.sh - w.pt + i*w.dh
 					dst := row[oy*w.ow : (oy+1)*w.ow]
@@ -182,13 +183,13 @@ func im2col[T Float](w *window, x []T, cn int, col []T) {
 }
 
 // col2im is the adjoint of im2col: it adds col back into the image.
-func col2im[T Float](w *window, col []T, cn int, x []T) {
+func col2im[T Float](w *window, col []T, cn int, x []T, ld int) {
 	ohw := w.oh * w.ow
 	for c := 0; c < cn; c++ {
 		xc := x[c*w.h*w.w : (c+1)*w.h*w.w]
 		for i := 0; i < w.kh; i++ {
 			for j := 0; j < w.kw; j++ {
-				row := col[((c*w.kh+i)*w.kw+j)*ohw:][:ohw]
+				row := col[((c*w.kh+i)*w.kw+j)*ld:][:ohw]
 				for oy := 0; oy < w.oh; oy++ {
 					iy := oy*w.sh - w.pt + i*w.dh
 					if iy < 0 || iy >= w.h {
@@ -220,9 +221,9 @@ func col2im[T Float](w *window, col []T, cn int, x []T) {
 }
 
 // convK is a grouped 2-D convolution by im2col and GEMM. The batch is cut
-// into a fixed number of chunks that run in parallel, each with its own
-// scratch; the chunking depends only on the batch size, so results are the
-// same bit for bit on any number of cores.
+// into chunks that run in parallel, each with its own scratch; the
+// chunking depends only on the shapes, so results are the same bit for bit
+// on any number of cores.
 type convK[T Float] struct {
 	w         *window
 	n, c, m   int
@@ -231,10 +232,12 @@ type convK[T Float] struct {
 	kdim      int // cg·kh·kw
 	ohw       int
 	hasBias   bool
-	direct    bool // 1×1, stride 1, no padding: the image is its own col
-	chunks    int
-	cols      [][]T // per chunk
-	wgrads    [][]T // per chunk partial weight gradients (chunks > 1)
+	direct    bool  // 1×1, stride 1, no padding: the image is its own col
+	nb        int   // images per GEMM: small feature maps are batched so GEMM gets wide
+	chunks    int   // groups of images run in parallel
+	cols      [][]T // per chunk: im2col of nb images side by side, kdim × nb·ohw
+	ybufs     [][]T // per chunk (nb > 1): outputs or their cotangents, m × nb·ohw
+	wgrads    [][]T // per chunk partial weight gradients
 	bgrads    [][]T
 	depthwise bool
 	wsize     int
@@ -302,26 +305,42 @@ func buildConv[T Float](c *buildCtx) (kernel[T], error) {
 	k.wsize = numel(wt.shape)
 	k.direct = wd.kh == 1 && wd.kw == 1 && wd.sh == 1 && wd.sw == 1 && wd.pt+wd.pl+wd.pb+wd.pr == 0
 	k.depthwise = k.cg == 1 && k.mg == 1
-	k.chunks = min(k.n, 8)
+	// Batch images until GEMM sees about 1024 columns: per-image products
+	// on a 4×4 map would stream every weight once per image.
+	k.nb = min(k.n, max(1, (1024+k.ohw-1)/k.ohw))
+	if k.depthwise {
+		k.nb = 1
+	}
+	k.chunks = (k.n + k.nb - 1) / k.nb
+	if k.nb == 1 {
+		// One image per chunk would make as many partial weight gradients
+		// as images; group them into at most 8 chunks instead.
+		k.chunks = min(k.n, 8)
+	}
 	k.cols = make([][]T, k.chunks)
+	k.ybufs = make([][]T, k.chunks)
 	out := append([]int{k.n, k.m}, wd.outSpatial()...)
 	return k, c.setOut(0, out, x.dtype)
 }
 
-// scratch is chunk ch's im2col buffer, allocated on first use (k.cols
-// itself is made at build time, so chunks never race on it).
-func (k *convK[T]) scratch(ch int) []T {
-	if k.direct || k.depthwise {
-		return nil
+// scratch returns chunk ch's im2col and output buffers, allocated on
+// first use (the slices holding them are made at build time, so chunks
+// never race).
+func (k *convK[T]) scratch(ch int) (col, ybuf []T) {
+	if k.depthwise || (k.direct && k.nb == 1) {
+		return nil, nil
 	}
 	if k.cols[ch] == nil {
-		k.cols[ch] = make([]T, k.kdim*k.ohw)
+		k.cols[ch] = make([]T, k.kdim*k.nb*k.ohw)
+		if k.nb > 1 {
+			k.ybufs[ch] = make([]T, k.m*k.nb*k.ohw)
+		}
 	}
-	return k.cols[ch]
+	return k.cols[ch], k.ybufs[ch]
 }
 
-// chunkRange is the batch slice of chunk ch; the chunking depends only on
-// the batch size.
+// chunkRange is the batch slice of chunk ch; it depends only on the
+// shapes, never on the number of cores.
 func (k *convK[T]) chunkRange(ch int) (int, int) {
 	per := (k.n + k.chunks - 1) / k.chunks
 	return ch * per, min(k.n, (ch+1)*per)
@@ -349,24 +368,47 @@ func (k *convK[T]) forwardChunk(ch int) {
 	}
 	hw := k.w.h * k.w.w
 	n0, n1 := k.chunkRange(ch)
-	col := k.scratch(ch)
-	for n := n0; n < n1; n++ {
-		xn := x[n*k.c*hw : (n+1)*k.c*hw]
-		yn := y[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
-		if k.depthwise {
-			k.depthwiseForward(xn, wt, yn)
-		} else {
+	col, ybuf := k.scratch(ch)
+	if k.nb > 1 {
+		// Unfold the images side by side, one GEMM per group, then scatter
+		// the columns back to N×M×H×W.
+		nb := n1 - n0
+		ld := nb * k.ohw
+		for g := 0; g < k.groups; g++ {
+			for i := 0; i < nb; i++ {
+				xg := x[(n0+i)*k.c*hw+g*k.cg*hw:]
+				im2col(k.w, xg, k.cg, col[i*k.ohw:], ld)
+			}
+			gemm.Gemm(false, false, k.mg, ld, k.kdim, 1, wt[g*k.mg*k.kdim:], k.kdim, col, ld, 0, ybuf[g*k.mg*ld:], ld)
+		}
+		for i := 0; i < nb; i++ {
+			yn := y[(n0+i)*k.m*k.ohw : (n0+i+1)*k.m*k.ohw]
+			for m := 0; m < k.m; m++ {
+				copy(yn[m*k.ohw:(m+1)*k.ohw], ybuf[m*ld+i*k.ohw:])
+			}
+		}
+	} else {
+		for n := n0; n < n1; n++ {
+			xn := x[n*k.c*hw : (n+1)*k.c*hw]
+			yn := y[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
+			if k.depthwise {
+				k.depthwiseForward(xn, wt, yn)
+				continue
+			}
 			for g := 0; g < k.groups; g++ {
 				xg := xn[g*k.cg*hw:]
 				src := xg
 				if !k.direct {
-					im2col(k.w, xg, k.cg, col)
+					im2col(k.w, xg, k.cg, col, k.ohw)
 					src = col
 				}
 				gemm.Gemm(false, false, k.mg, k.ohw, k.kdim, 1, wt[g*k.mg*k.kdim:], k.kdim, src, k.ohw, 0, yn[g*k.mg*k.ohw:], k.ohw)
 			}
 		}
-		if bias != nil {
+	}
+	if bias != nil {
+		for n := n0; n < n1; n++ {
+			yn := y[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
 			for m := 0; m < k.m; m++ {
 				b := bias[m]
 				row := yn[m*k.ohw : (m+1)*k.ohw]
@@ -385,7 +427,7 @@ func (k *convK[T]) backward(in, out, gout, gin [][]T) {
 		gb = gin[2]
 	}
 	// Weight and bias gradients sum over the batch: each chunk sums its
-	// samples into its own buffer, then the chunks are added in order.
+	// images into its own buffer, then the chunks are added in order.
 	if (gw != nil || gb != nil) && k.wgrads == nil {
 		k.wgrads = make([][]T, k.chunks)
 		k.bgrads = make([][]T, k.chunks)
@@ -398,7 +440,7 @@ func (k *convK[T]) backward(in, out, gout, gin [][]T) {
 		k.bwdFn = k.backwardChunk
 	}
 	if gin[0] != nil && !k.depthwise {
-		// Transposing once here saves GEMM from transposing W for every image.
+		// Transposing once here saves GEMM from transposing W per image.
 		if k.wT == nil {
 			k.wT = make([]T, k.wsize)
 		}
@@ -407,8 +449,7 @@ func (k *convK[T]) backward(in, out, gout, gin [][]T) {
 			src := wt[g*k.mg*k.kdim : (g+1)*k.mg*k.kdim]
 			dst := k.wT[g*k.mg*k.kdim : (g+1)*k.mg*k.kdim]
 			for m := 0; m < k.mg; m++ {
-				row := src[m*k.kdim : (m+1)*k.kdim]
-				for j, v := range row {
+				for j, v := range src[m*k.kdim : (m+1)*k.kdim] {
 					dst[j*k.mg+m] = v
 				}
 			}
@@ -441,17 +482,16 @@ func (k *convK[T]) backwardChunk(ch int) {
 	}
 	hw := k.w.h * k.w.w
 	n0, n1 := k.chunkRange(ch)
-	col := k.scratch(ch)
+	col, gybuf := k.scratch(ch)
 	var pw, pb []T
 	if gw != nil || gb != nil {
 		pw, pb = k.wgrads[ch], k.bgrads[ch]
 		clear(pw)
 		clear(pb)
 	}
-	for n := n0; n < n1; n++ {
-		xn := x[n*k.c*hw : (n+1)*k.c*hw]
-		gyn := gy[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
-		if gb != nil {
+	if gb != nil {
+		for n := n0; n < n1; n++ {
+			gyn := gy[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
 			for m := 0; m < k.m; m++ {
 				var s T
 				for _, v := range gyn[m*k.ohw : (m+1)*k.ohw] {
@@ -460,6 +500,38 @@ func (k *convK[T]) backwardChunk(ch int) {
 				pb[m] += s
 			}
 		}
+	}
+	if k.nb > 1 {
+		nb := n1 - n0
+		ld := nb * k.ohw
+		// Gather the output cotangents side by side, as the forward pass laid
+		// out its outputs.
+		for i := 0; i < nb; i++ {
+			gyn := gy[(n0+i)*k.m*k.ohw : (n0+i+1)*k.m*k.ohw]
+			for m := 0; m < k.m; m++ {
+				copy(gybuf[m*ld+i*k.ohw:m*ld+(i+1)*k.ohw], gyn[m*k.ohw:(m+1)*k.ohw])
+			}
+		}
+		for g := 0; g < k.groups; g++ {
+			gyg := gybuf[g*k.mg*ld:]
+			if gw != nil {
+				for i := 0; i < nb; i++ {
+					im2col(k.w, x[(n0+i)*k.c*hw+g*k.cg*hw:], k.cg, col[i*k.ohw:], ld)
+				}
+				gemm.Gemm(false, true, k.mg, k.kdim, ld, 1, gyg, ld, col, ld, 1, pw[g*k.mg*k.kdim:], k.kdim)
+			}
+			if gx != nil {
+				gemm.Gemm(false, false, k.kdim, ld, k.mg, 1, k.wT[g*k.mg*k.kdim:], k.mg, gyg, ld, 0, col, ld)
+				for i := 0; i < nb; i++ {
+					col2im(k.w, col[i*k.ohw:], k.cg, gx[(n0+i)*k.c*hw+g*k.cg*hw:], ld)
+				}
+			}
+		}
+		return
+	}
+	for n := n0; n < n1; n++ {
+		xn := x[n*k.c*hw : (n+1)*k.c*hw]
+		gyn := gy[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
 		if k.depthwise {
 			var gxn, gwp []T
 			if gx != nil {
@@ -477,7 +549,7 @@ func (k *convK[T]) backwardChunk(ch int) {
 			if gw != nil {
 				src := xg
 				if !k.direct {
-					im2col(k.w, xg, k.cg, col)
+					im2col(k.w, xg, k.cg, col, k.ohw)
 					src = col
 				}
 				gemm.Gemm(false, true, k.mg, k.kdim, k.ohw, 1, gyg, k.ohw, src, k.ohw, 1, pw[g*k.mg*k.kdim:], k.kdim)
@@ -489,7 +561,7 @@ func (k *convK[T]) backwardChunk(ch int) {
 					gemm.Gemm(false, false, k.kdim, k.ohw, k.mg, 1, wTg, k.mg, gyg, k.ohw, 1, gxg, k.ohw)
 				} else {
 					gemm.Gemm(false, false, k.kdim, k.ohw, k.mg, 1, wTg, k.mg, gyg, k.ohw, 0, col, k.ohw)
-					col2im(k.w, col, k.cg, gxg)
+					col2im(k.w, col, k.cg, gxg, k.ohw)
 				}
 			}
 		}
