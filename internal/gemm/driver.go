@@ -55,13 +55,16 @@ func (p *problem[T]) plan() {
 		return
 	}
 	// Try cutting either dimension into a few chunks per goroutine and
-	// keep the cheapest plan. More chunks balance the load better when a
-	// goroutine starts late or shares its core, but every chunk repacks
-	// the operand it does not cut: all of A when cutting n, all of B when
-	// cutting m.
+	// keep the plan with the earliest estimated finish. Chunks are
+	// claimed dynamically, so a helper that starts late (waking a parked
+	// thread can take from microseconds to a scheduler tick) just takes
+	// fewer chunks; more chunks therefore finish earlier, but every chunk
+	// repacks the operand it does not cut: all of A when cutting n, all of
+	// B when cutting m.
 	best := math.Inf(1)
+	g := float64(p.workers)
 	for _, splitM := range []bool{false, true} {
-		for per := chunksPerGoroutine; per >= 1; per-- {
+		for per := 1; per <= chunksPerGoroutine; per++ {
 			length, unit := p.n, kn.nr
 			if splitM {
 				length, unit = p.m, kn.mr
@@ -70,8 +73,15 @@ func (p *problem[T]) plan() {
 			n := min(p.workers*per, tiles)
 			chunk := (tiles + n - 1) / n * unit
 			n = (length + chunk - 1) / chunk
-			rounds := (n + p.workers - 1) / p.workers
-			if t := float64(rounds) * p.chunkCost(splitM, chunk); t < best {
+			cost := p.chunkCost(splitM, chunk)
+			// Everyone works until the chunks run out, helpers starting
+			// helperDelay late; on average the last chunk overhangs by
+			// half a chunk.
+			t := (float64(n)*cost+(g-1)*helperDelay)/g + cost/2
+			if n < p.workers {
+				t = max(t, cost)
+			}
+			if t < best {
 				best = t
 				p.splitM, p.chunk, p.nchunk = splitM, chunk, n
 			}
@@ -211,13 +221,44 @@ func (p *problem[T]) compute(w *workspace[T], m0, m1, n0, n1 int) {
 				loadC = 0
 			}
 			p.packB(w.bp, pc, kc, jc, nc)
+			// While the first row block is computed, pull the next block
+			// of B toward the cache so that packing it does not stall on
+			// memory.
+			var next prefetch
+			if !p.directB {
+				if pc+kc < p.k {
+					next = p.prefetchB(pc+kc, min(p.kc, p.k-pc-kc), jc, nc)
+				} else if jc+nc < n1 {
+					next = p.prefetchB(0, min(p.kc, p.k), jc+nc, min(ncMax, n1-jc-nc))
+				}
+			}
 			for ic := m0; ic < m1; ic += mcMax {
 				mc := min(mcMax, m1-ic)
 				p.packA(w.ap, ic, mc, pc, kc)
-				p.macro(w, ic, mc, jc, nc, pc, kc, beta, loadC)
+				p.macro(w, ic, mc, jc, nc, pc, kc, beta, loadC, &next)
+				next.rows = 0
 			}
 		}
 	}
+}
+
+// A prefetch describes rows of B to be prefetched during a macro-kernel.
+type prefetch struct {
+	base     unsafe.Pointer
+	stride   int // bytes between rows
+	rowBytes int
+	rows     int
+}
+
+// prefetchB returns the rows of stored B that packB will read for the
+// block at rows [p0,p0+kc) and columns [j0,j0+nc) of op(B).
+func (p *problem[T]) prefetchB(p0, kc, j0, nc int) prefetch {
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	if p.transB {
+		return prefetch{unsafe.Pointer(&p.b[j0*p.ldb+p0]), p.ldb * size, kc * size, nc}
+	}
+	return prefetch{unsafe.Pointer(&p.b[p0*p.ldb+j0]), p.ldb * size, nc * size, kc}
 }
 
 // balance returns a block size no larger than max (rounded to a multiple
@@ -230,12 +271,19 @@ func balance(length, maxBlock, unit int) int {
 
 // macro multiplies the packed mc×kc block of A by the kc×nc block of B
 // into C[ic:ic+mc, jc:jc+nc].
-func (p *problem[T]) macro(w *workspace[T], ic, mc, jc, nc, pc, kc int, beta T, loadC int) {
+func (p *problem[T]) macro(w *workspace[T], ic, mc, jc, nc, pc, kc int, beta T, loadC int, next *prefetch) {
 	kn := p.kern
 	mr, nr := kn.mr, kn.nr
 	fn := kn.fn
 	alpha, c, ldc := p.alpha, p.c, p.ldc
+	npanels := (nc + nr - 1) / nr
 	for jr := 0; jr < nc; jr += nr {
+		if next.rows > 0 {
+			// Spread the prefetches evenly over the column panels.
+			q := jr / nr
+			r0, r1 := q*next.rows/npanels, (q+1)*next.rows/npanels
+			prefetchRows(unsafe.Add(next.base, r0*next.stride), next.stride, next.rowBytes, r1-r0)
+		}
 		nrr := min(nr, nc-jr)
 		var bptr *T
 		ldb := nr
@@ -248,24 +296,37 @@ func (p *problem[T]) macro(w *workspace[T], ic, mc, jc, nc, pc, kc int, beta T, 
 		default:
 			bptr = &w.bp[0] // packB packed only the ragged panel
 		}
+		// For a ragged column panel use the narrowest kernel that
+		// covers it.
+		colFn, width := fn, nr
+		if nrr < nr && kn.colUnit > 0 {
+			if v := (nrr + kn.colUnit - 1) / kn.colUnit; v < len(kn.cols) && kn.cols[v] != nil {
+				colFn, width = kn.cols[v], v*kn.colUnit
+			}
+		}
 		for ir := 0; ir < mc; ir += mr {
 			mrr := min(mr, mc-ir)
 			aptr := &w.ap[ir*kc]
 			ci := (ic+ir)*ldc + jc + jr
-			if mrr == mr && nrr == nr {
-				fn(kc, aptr, bptr, ldb, &c[ci], ldc, alpha, beta, loadC)
-				continue
+			if nrr == width {
+				if mrr == mr {
+					colFn(kc, aptr, bptr, ldb, &c[ci], ldc, alpha, beta, loadC)
+					continue
+				}
+				if width == nr && mrr < len(kn.rows) && kn.rows[mrr] != nil {
+					kn.rows[mrr](kc, aptr, bptr, ldb, &c[ci], ldc, alpha, beta, loadC)
+					continue
+				}
 			}
-			// Ragged edge: run the same kernel on a full-size scratch
-			// tile so that edge elements are rounded exactly like
-			// interior ones.
+			// Ragged edge: run a kernel on a full-size scratch tile so
+			// that edge elements are rounded exactly like interior ones.
 			t := w.tile
 			if loadC != 0 {
 				for i := 0; i < mrr; i++ {
 					copy(t[i*nr:i*nr+nrr], c[ci+i*ldc:ci+i*ldc+nrr])
 				}
 			}
-			fn(kc, aptr, bptr, ldb, &t[0], nr, alpha, beta, loadC)
+			colFn(kc, aptr, bptr, ldb, &t[0], nr, alpha, beta, loadC)
 			for i := 0; i < mrr; i++ {
 				copy(c[ci+i*ldc:ci+i*ldc+nrr], t[i*nr:i*nr+nrr])
 			}

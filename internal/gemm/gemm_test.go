@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // naive computes C = alpha*op(A)*op(B) + beta*C in float64 and also
@@ -81,6 +83,9 @@ func checkCase[T float32 | float64](t *testing.T, r *rand.Rand, tc gemmCase, eps
 	a := randSlice[T](r, need(ar, ac, lda))
 	b := randSlice[T](r, need(br, bc, ldb))
 	c := randSlice[T](r, need(tc.m, tc.n, ldc))
+	// Elements between rows must never be read: poison them.
+	poisonPadding(a, ac, lda)
+	poisonPadding(b, bc, ldb)
 	if tc.beta == 0 {
 		// C must not be read: poison it.
 		for i := range c {
@@ -116,6 +121,16 @@ func checkCase[T float32 | float64](t *testing.T, r *rand.Rand, tc gemmCase, eps
 	}
 }
 
+// poisonPadding sets the elements past the first cols of every row of s
+// (row stride ld) to NaN.
+func poisonPadding[T float32 | float64](s []T, cols, ld int) {
+	for i := range s {
+		if i%ld >= cols {
+			s[i] = T(math.NaN())
+		}
+	}
+}
+
 // withKernels runs f once for every kernel this CPU supports, so that
 // the portable kernel is tested even where assembly is used.
 func withKernels(t *testing.T, f func(t *testing.T)) {
@@ -147,6 +162,11 @@ func testSmall[T float32 | float64](t *testing.T, eps float64) {
 					gemmCase{tA, tB, 13, 11, s, 2, -0.5, 0.25},
 					gemmCase{tA, tB, s, s, s, 3, 2, 0},
 				)
+			}
+			// Column counts up to a few register tiles wide reach every
+			// narrow kernel variant.
+			for s := 18; s <= 140; s += 2 {
+				cases = append(cases, gemmCase{tA, tB, 7, s, 9, 1, 1, 0.5})
 			}
 			cases = append(cases,
 				gemmCase{tA, tB, 1, 1, 1, 0, 1, 0},
@@ -287,7 +307,8 @@ func TestPanics(t *testing.T) {
 }
 
 // TestDeterminism checks that results are bit-identical across repeated
-// calls and across GOMAXPROCS settings.
+// calls and across GOMAXPROCS settings, which change how the work is
+// split between goroutines.
 func TestDeterminism(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	r := rand.New(rand.NewPCG(7, 8))
@@ -296,33 +317,87 @@ func TestDeterminism(t *testing.T) {
 		{true, false, 200, 300, 150, 1, 1, 0.5},
 		{false, true, 300, 200, 150, 0, 1, 1},
 		{true, true, 150, 150, 700, 0, 2, 0},
-		{false, false, 6, 5000, 25, 0, 1, 0},
+		{false, false, 6, 5000, 250, 0, 1, 0},
+		{false, true, 40, 90, 3000, 0, 1, 0},
 	} {
-		ar, ac, br, bc := tc.m, tc.k, tc.k, tc.n
-		if tc.transA {
-			ar, ac = ac, ar
+		determinism[float32](t, r, tc)
+		determinism[float64](t, r, tc)
+	}
+}
+
+func determinism[T float32 | float64](t *testing.T, r *rand.Rand, tc gemmCase) {
+	t.Helper()
+	ar, ac, br, bc := tc.m, tc.k, tc.k, tc.n
+	if tc.transA {
+		ar, ac = ac, ar
+	}
+	if tc.transB {
+		br, bc = bc, br
+	}
+	a := randSlice[T](r, ar*ac)
+	b := randSlice[T](r, br*bc)
+	c0 := randSlice[T](r, tc.m*tc.n)
+	var ref []T
+	for _, procs := range []int{1, 2, 4, 2, 1, 3} {
+		runtime.GOMAXPROCS(procs)
+		c := append([]T(nil), c0...)
+		Gemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, T(tc.alpha), a, ac, b, bc, T(tc.beta), c, tc.n)
+		if ref == nil {
+			ref = c
+			continue
 		}
-		if tc.transB {
-			br, bc = bc, br
-		}
-		a := randSlice[float32](r, ar*ac)
-		b := randSlice[float32](r, br*bc)
-		c0 := randSlice[float32](r, tc.m*tc.n)
-		var ref []float32
-		for _, procs := range []int{1, 2, 4, 2, 1, 3} {
-			runtime.GOMAXPROCS(procs)
-			c := append([]float32(nil), c0...)
-			Gemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, float32(tc.alpha), a, ac, b, bc, float32(tc.beta), c, tc.n)
-			if ref == nil {
-				ref = c
-				continue
+		for i := range c {
+			// Converting to float64 is exact, so comparing bits there
+			// compares the original bits (signed zeros included).
+			if math.Float64bits(float64(c[i])) != math.Float64bits(float64(ref[i])) {
+				t.Fatalf("%T %v: GOMAXPROCS=%d: c[%d] = %v, differs from %v", c[i], tc, procs, i, c[i], ref[i])
 			}
-			for i := range c {
-				if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
-					t.Fatalf("%v: GOMAXPROCS=%d: c[%d] = %v, differs from %v", tc, procs, i, c[i], ref[i])
+		}
+	}
+}
+
+// TestConcurrent runs many products at once, as the engine may when it
+// evaluates independent layers in parallel, and checks each against the
+// result of running it alone.
+func TestConcurrent(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	r := rand.New(rand.NewPCG(11, 12))
+	type job struct {
+		m, n, k int
+		a, b    []float32
+		want    []float32
+	}
+	var jobs []*job
+	for i := range 12 {
+		j := &job{m: 20 + 37*i, n: 300 - 11*i, k: 50 + 29*i}
+		j.a = randSlice[float32](r, j.m*j.k)
+		j.b = randSlice[float32](r, j.k*j.n)
+		j.want = make([]float32, j.m*j.n)
+		Gemm(false, false, j.m, j.n, j.k, 1, j.a, j.k, j.b, j.n, 0, j.want, j.n)
+		jobs = append(jobs, j)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, len(jobs))
+	for _, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := make([]float32, j.m*j.n)
+			for range 3 {
+				Gemm(false, false, j.m, j.n, j.k, 1, j.a, j.k, j.b, j.n, 0, c, j.n)
+				for i := range c {
+					if c[i] != j.want[i] {
+						errs <- fmt.Sprintf("%d×%d×%d: c[%d] = %v, want %v", j.m, j.n, j.k, i, c[i], j.want[i])
+						return
+					}
 				}
 			}
-		}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
 
@@ -343,22 +418,33 @@ func TestAllocs(t *testing.T) {
 			Gemm(true, true, m, n, k, 1, a32, m, b32, k, 1, c32, n)
 			Gemm(false, false, m, n, k, 1, a64, k, b64, n, 0, c64, n)
 		}
-		// AllocsPerRun runs with GOMAXPROCS=1 and thus covers the serial path.
+		// AllocsPerRun runs with GOMAXPROCS=1 and thus covers the serial
+		// path. Let idle helpers park first: the runtime may allocate
+		// when a goroutine blocks, which the count would include.
+		time.Sleep(2 * helperSpin)
 		if got := testing.AllocsPerRun(5, f); got != 0 {
 			t.Errorf("%v serial: %v allocations per call", sz, got)
 		}
-		// Parallel path: count mallocs directly.
+		// Parallel path: count mallocs directly. Helpers parking and
+		// waking between calls can make the runtime allocate a little
+		// until its caches have settled, so allow a few windows.
 		runtime.GOMAXPROCS(2)
-		for range 3 {
-			f() // warm up pools and helper goroutines
+		var d uint64
+		for range 5 {
+			for range 3 {
+				f()
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range 10 {
+				f()
+			}
+			runtime.ReadMemStats(&after)
+			if d = after.Mallocs - before.Mallocs; d == 0 {
+				break
+			}
 		}
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		for range 10 {
-			f()
-		}
-		runtime.ReadMemStats(&after)
-		if d := after.Mallocs - before.Mallocs; d != 0 {
+		if d != 0 {
 			t.Errorf("%v parallel: %d allocations in 10 calls", sz, d)
 		}
 	}

@@ -23,6 +23,17 @@ type kernel[T float32 | float64] struct {
 	mc     int // rows of A packed at once (multiple of mr); should fit in L2
 	nc     int // columns of B packed at once (multiple of nr); should fit in L3
 	fn     func(kc int, a, b *T, ldb int, c *T, ldc int, alpha, beta T, loadC int)
+
+	// rows[r], if present and not nil, is a variant of fn that computes
+	// and stores only the first r rows of the tile, for the ragged last
+	// row panel. It must round exactly like fn.
+	rows []func(kc int, a, b *T, ldb int, c *T, ldc int, alpha, beta T, loadC int)
+
+	// cols[v], if present and not nil, is a variant of fn that computes
+	// only the first v*colUnit columns of the tile, for the ragged last
+	// column panel. It must round exactly like fn.
+	cols    []func(kc int, a, b *T, ldb int, c *T, ldc int, alpha, beta T, loadC int)
+	colUnit int
 }
 
 // The kernels in use; set at init time by the architecture-specific files.
@@ -42,8 +53,9 @@ type kernelSet struct {
 // first one is used; tests run them all.
 var usableKernels []kernelSet
 
-// goKernel32 and goKernel64 are the portable kernels.
-var (
-	goKernel32 = &kernel[float32]{name: "go", mr: 4, nr: 4, kc: 256, mc: 64, nc: 2048, fn: kernelGo[float32]}
-	goKernel64 = &kernel[float64]{name: "go", mr: 4, nr: 4, kc: 256, mc: 64, nc: 1024, fn: kernelGo[float64]}
-)
+// useKernels installs usable kernel sets (with the portable ones last) and
+// selects the first.
+func useKernels(sets ...kernelSet) {
+	usableKernels = append(sets, goKernels()...)
+	kernel32, kernel64 = usableKernels[0].k32, usableKernels[0].k64
+}

@@ -2,7 +2,4 @@
 
 package gemm
 
-func init() {
-	usableKernels = []kernelSet{{goKernel32, goKernel64}}
-	kernel32, kernel64 = goKernel32, goKernel64
-}
+func init() { useKernels() }

@@ -48,33 +48,37 @@ func (p *problem[T]) packA(ap []T, i0, mc, p0, kc int) {
 func (p *problem[T]) packB(bp []T, p0, kc, j0, nc int) {
 	nr := p.kern.nr
 	b, ldb := p.b, p.ldb
+	full := nc / nr // complete panels
 	start := 0
 	if p.directB {
-		start = nc / nr * nr
-		if start == nc {
-			return
-		}
+		start = full
 	}
-	for jr := start; jr < nc; jr += nr {
-		cols := min(nr, nc-jr)
-		off := jr * kc
-		if p.directB {
-			off = 0
-		}
-		panel := bp[off:]
-		if p.transB {
-			// B is stored n×k: its rows become the panel's columns.
-			interleave(panel, nr, b[(j0+jr)*ldb+p0:], ldb, cols, kc)
+	if p.transB {
+		// B is stored n×k: its rows become the panels' columns.
+		for q := start; q*nr < nc; q++ {
+			cols := min(nr, nc-q*nr)
+			panel := bp[(q-start)*nr*kc:]
+			interleave(panel, nr, b[(j0+q*nr)*ldb+p0:], ldb, cols, kc)
 			if cols < nr {
 				clearPadding(panel, nr, cols, kc)
 			}
-			continue
 		}
-		src := b[p0*ldb+j0+jr:]
+		return
+	}
+	// Copy panel by panel: each panel is written sequentially while its
+	// kc rows of B are read as kc short sequential streams, which the
+	// hardware prefetchers follow (compute has usually prefetched them
+	// anyway).
+	for q := start; q < full; q++ {
+		copyRows(bp[(q-start)*nr*kc:], nr, b[p0*ldb+j0+q*nr:], ldb, nr, kc)
+	}
+	if rest := nc - full*nr; rest > 0 {
+		panel := bp[(full-start)*nr*kc:]
+		src := b[p0*ldb+j0+full*nr:]
 		for l := 0; l < kc; l++ {
 			d := panel[l*nr : l*nr+nr]
-			copy(d, src[l*ldb:l*ldb+cols])
-			clear(d[cols:])
+			copy(d, src[l*ldb:l*ldb+rest])
+			clear(d[rest:])
 		}
 	}
 }
@@ -99,5 +103,11 @@ func interleave[T float32 | float64](dst []T, ldd int, src []T, lds, rows, cols 
 func clearPadding[T float32 | float64](panel []T, ld, rows, kc int) {
 	for l := 0; l < kc; l++ {
 		clear(panel[l*ld+rows : l*ld+ld])
+	}
+}
+
+func copyRowsGo[T float32 | float64](dst []T, ldd int, src []T, lds, w, n int) {
+	for i := 0; i < n; i++ {
+		copy(dst[i*ldd:i*ldd+w], src[i*lds:i*lds+w])
 	}
 }

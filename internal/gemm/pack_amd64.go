@@ -14,6 +14,29 @@ func transpose8x8f32(dst *float32, ldd int, rows *[8]*float32, cols int)
 //go:noescape
 func transpose8x4f64(dst *float64, ldd int, rows *[8]*float64, cols int)
 
+//go:noescape
+func prefetchRows(p unsafe.Pointer, stride, rowBytes, rows int)
+
+//go:noescape
+func copyStrided(dst unsafe.Pointer, dstStride int, src unsafe.Pointer, srcStride, chunk, n int)
+
+// copyRows copies n pieces of w elements from src, src[lds:], ... to dst,
+// dst[ldd:], ...
+func copyRows[T float32 | float64](dst []T, ldd int, src []T, lds, w, n int) {
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	if n == 0 {
+		return
+	}
+	if !hasAVX || w*size%32 != 0 {
+		copyRowsGo(dst, ldd, src, lds, w, n)
+		return
+	}
+	_ = dst[(n-1)*ldd+w-1] // bounds checks for the assembly
+	_ = src[(n-1)*lds+w-1]
+	copyStrided(unsafe.Pointer(&dst[0]), ldd*size, unsafe.Pointer(&src[0]), lds*size, w*size, n)
+}
+
 // The transposes need only AVX.
 var hasAVX = cpu.X86.HasAVX
 

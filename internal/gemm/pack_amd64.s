@@ -163,3 +163,88 @@ dloop:
 ddone:
 	VZEROUPPER
 	RET
+
+// func prefetchRows(p unsafe.Pointer, stride, rowBytes, rows int)
+//
+// Prefetches rows bytes-long rows, stride bytes apart, into the cache.
+TEXT ·prefetchRows(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ stride+8(FP), DX
+	MOVQ rowBytes+16(FP), BX
+	MOVQ rows+24(FP), CX
+	TESTQ CX, CX
+	JZ    pdone
+
+prow:
+	XORQ AX, AX
+
+pline:
+	PREFETCHT1 (SI)(AX*1)
+	ADDQ       $64, AX
+	CMPQ       AX, BX
+	JLT        pline
+	ADDQ       DX, SI
+	DECQ       CX
+	JNZ        prow
+
+pdone:
+	RET
+
+// func copyStrided(dst unsafe.Pointer, dstStride int, src unsafe.Pointer, srcStride, chunk, n int)
+//
+// Copies n chunk-byte pieces from src, src+srcStride, ... to dst,
+// dst+dstStride, ... chunk is a multiple of 32.
+TEXT ·copyStrided(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ dstStride+8(FP), DX
+	MOVQ src+16(FP), SI
+	MOVQ srcStride+24(FP), R8
+	MOVQ chunk+32(FP), BX
+	MOVQ n+40(FP), CX
+	TESTQ CX, CX
+	JZ    cdone
+	CMPQ  BX, $256
+	JEQ   c256
+
+cpanel:
+	XORQ AX, AX
+
+cpiece:
+	VMOVUPS (SI)(AX*1), Y0
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ    $32, AX
+	CMPQ    AX, BX
+	JLT     cpiece
+	ADDQ    R8, SI
+	ADDQ    DX, DI
+	DECQ    CX
+	JNZ     cpanel
+	VZEROUPPER
+	RET
+
+c256:
+	// The AVX-512 panels: 256 bytes each.
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMOVUPS 128(SI), Y4
+	VMOVUPS 160(SI), Y5
+	VMOVUPS 192(SI), Y6
+	VMOVUPS 224(SI), Y7
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS Y7, 224(DI)
+	ADDQ    R8, SI
+	ADDQ    DX, DI
+	DECQ    CX
+	JNZ     c256
+
+cdone:
+	VZEROUPPER
+	RET

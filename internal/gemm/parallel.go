@@ -2,18 +2,27 @@ package gemm
 
 import (
 	"runtime"
+	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
 // minWorkPerGoroutine is the number of multiply-adds below which adding a
-// goroutine does not pay for waking it (a few microseconds).
+// goroutine does not pay: handing over work costs about a microsecond
+// when the helper is awake (and much more when it must be woken), in
+// which the assembly kernels do a hundred thousand multiply-adds or more,
+// and the split chunks each repack part of the operands.
 const minWorkPerGoroutine = 1 << 19
 
 // chunksPerGoroutine is the most chunks per goroutine the planner
 // considers. Several chunks per goroutine let the others take over when
 // a helper starts late or its core is busy with something else.
-const chunksPerGoroutine = 3
+const chunksPerGoroutine = 4
+
+// helperDelay is the typical delay, in multiply-adds of the calling
+// goroutine, before a helper starts working, used by the planner.
+const helperDelay = 4 << 20
 
 // goroutines returns how many goroutines an m×n×k product deserves.
 func goroutines(m, n, k int) int {
@@ -24,13 +33,35 @@ func goroutines(m, n, k int) int {
 	return max(1, min(runtime.GOMAXPROCS(0), work/minWorkPerGoroutine))
 }
 
-// A task is work handed to an idle helper goroutine.
-type task interface{ help(h *helper) }
+// A task is a call whose chunks helpers may join in computing.
+type task interface {
+	hasWork() bool
+	join()          // register a helper; called with offers locked
+	help(h *helper) // compute chunks, then unregister
+}
 
-// tasks carries work to the helpers. It is unbuffered so that a send
-// succeeds only if a helper is idle right now; otherwise the caller simply
-// does the work itself instead of queueing behind other calls.
-var tasks = make(chan task)
+// offers lists the calls that accept help. Helpers join a call under the
+// lock, and the caller withdraws its call under the lock before waiting
+// for the helpers that joined, so no helper can touch a call after it has
+// been recycled.
+var offers struct {
+	mu    sync.Mutex
+	tasks []task
+	n     atomic.Int32 // len(tasks), polled by spinning helpers
+}
+
+// wake wakes parked helpers. It is unbuffered so that a send succeeds
+// only if a helper is parked right now.
+var wake = make(chan struct{})
+
+// helperSpin is how long a helper keeps looking for work after finishing
+// some before it parks. Waking a parked helper means waking an OS thread,
+// which on a virtual machine can take longer than a whole product of
+// moderate size; a network's small products come back to back, so a
+// helper that stays awake briefly is usually there for the next one. The
+// spin is short because it burns a core that others may want; products
+// large enough to follow a long gap amortize a wake-up anyway.
+const helperSpin = 50 * time.Microsecond
 
 var nhelpers atomic.Int32
 
@@ -50,14 +81,66 @@ func startHelpers(n int) {
 			return
 		}
 		if nhelpers.CompareAndSwap(h, h+1) {
-			go func() {
-				var h helper
-				for t := range tasks {
-					t.help(&h)
-				}
-			}()
+			go helperLoop()
 		}
 	}
+}
+
+func helperLoop() {
+	var h helper
+	for {
+		if t := claim(); t != nil {
+			t.help(&h)
+			continue
+		}
+		// Nothing to do: spin for a while, yielding to other goroutines,
+		// then park.
+		for deadline := time.Now().Add(helperSpin); offers.n.Load() == 0; {
+			if time.Now().After(deadline) {
+				<-wake
+				break
+			}
+			runtime.Gosched()
+		}
+	}
+}
+
+// claim joins an offered call that still has unclaimed chunks.
+func claim() task {
+	if offers.n.Load() == 0 {
+		return nil
+	}
+	offers.mu.Lock()
+	defer offers.mu.Unlock()
+	for _, t := range offers.tasks {
+		if t.hasWork() {
+			t.join()
+			return t
+		}
+	}
+	return nil
+}
+
+func offer(t task) {
+	offers.mu.Lock()
+	offers.tasks = append(offers.tasks, t)
+	offers.n.Store(int32(len(offers.tasks)))
+	offers.mu.Unlock()
+}
+
+func withdraw(t task) {
+	offers.mu.Lock()
+	for i, u := range offers.tasks {
+		if u == t {
+			last := len(offers.tasks) - 1
+			offers.tasks[i] = offers.tasks[last]
+			offers.tasks[last] = nil
+			offers.tasks = offers.tasks[:last]
+			break
+		}
+	}
+	offers.n.Store(int32(len(offers.tasks)))
+	offers.mu.Unlock()
 }
 
 // A call is a Gemm whose chunks are being shared by several goroutines.
@@ -72,6 +155,10 @@ type call[T float32 | float64] struct {
 
 // Free calls: [0] holds *call[float32], [1] *call[float64].
 var freeCalls [2]freeList
+
+func (c *call[T]) hasWork() bool { return int(c.next.Load()) < c.p.nchunk }
+
+func (c *call[T]) join() { c.pending.Add(1) }
 
 func (c *call[T]) help(h *helper) {
 	slot := &h.ws[poolIndex[T]()]
@@ -114,25 +201,24 @@ func run[T float32 | float64](p *problem[T]) {
 	c.next.Store(0)
 	nh := min(p.workers, p.nchunk) - 1
 	startHelpers(nh)
+	offer(c)
+	// Wake parked helpers; spinning ones find the offer by themselves.
 	for range nh {
-		c.pending.Add(1)
 		select {
-		case tasks <- c:
+		case wake <- struct{}{}:
 			continue
 		default:
 		}
-		// Every helper is busy: no point trying the others.
-		c.pending.Add(-1)
 		break
 	}
 	w := getWorkspace(p.kern)
 	c.work(w)
 	putWorkspace(w)
-	// All chunks are claimed; wait for the helpers to finish theirs. That
-	// takes at most about one chunk, so yield rather than block: blocking
-	// would hand the runtime a sudog to recycle on another P, which
-	// allocates now and then, and Gosched also lets a helper that was
-	// queued on this P run.
+	withdraw(c)
+	// All chunks are claimed; wait for the helpers that joined to finish
+	// theirs. That takes at most about one chunk, so yield rather than
+	// block: blocking would hand the runtime a sudog to recycle on another
+	// P, which allocates now and then.
 	for c.pending.Load() != 0 {
 		runtime.Gosched()
 	}
