@@ -20,6 +20,10 @@ type poolK[T Float] struct {
 	argmax       []int32
 	div          []T // per output position (AveragePool)
 	outN, planeO int
+
+	split              rangeSplit
+	in, out, gout, gin [][]T
+	fwdR, bwdR         func(lo, hi int)
 }
 
 func buildPool[T Float](isMax bool) builder[T] {
@@ -100,10 +104,33 @@ func anyNot1(v []int) bool {
 }
 
 func (k *poolK[T]) forward(in, out [][]T) {
+	if k.fwdR == nil {
+		k.fwdR, k.bwdR = k.forwardPlanes, k.backwardPlanes
+	}
+	k.in, k.out = in, out
+	k.split.run(k.planes, k.w.h*k.w.w, k.fwdR)
+}
+
+func (k *poolK[T]) backward(in, out, gout, gin [][]T) {
+	if gin[0] == nil {
+		return
+	}
+	if k.fwdR == nil {
+		k.fwdR, k.bwdR = k.forwardPlanes, k.backwardPlanes
+	}
+	k.gout, k.gin = gout, gin
+	k.split.run(k.planes, k.w.h*k.w.w, k.bwdR)
+}
+
+func (k *poolK[T]) forwardPlanes(p0, p1 int) {
 	w := k.w
-	x, y := in[0], out[0]
+	x, y := k.in[0], k.out[0]
 	hw := w.h * w.w
-	for p := 0; p < k.planes; p++ {
+	if k.isMax && w.kh == 2 && w.kw == 2 && w.sh == 2 && w.sw == 2 && w.dh == 1 && w.dw == 1 && w.pt == 0 && w.pl == 0 && w.h >= 2*w.oh && w.w >= 2*w.ow {
+		k.maxPool2x2(x, y, p0, p1)
+		return
+	}
+	for p := p0; p < p1; p++ {
 		xp := x[p*hw : (p+1)*hw]
 		yp := y[p*k.planeO : (p+1)*k.planeO]
 		for oy := 0; oy < w.oh; oy++ {
@@ -146,14 +173,42 @@ func (k *poolK[T]) forward(in, out [][]T) {
 	}
 }
 
-func (k *poolK[T]) backward(in, out, gout, gin [][]T) {
-	gx, gy := gin[0], gout[0]
-	if gx == nil {
-		return
-	}
+// maxPool2x2 is the common 2×2, stride-2 max-pool without padding, with
+// the same first-maximum rule: a later element wins only if strictly larger.
+func (k *poolK[T]) maxPool2x2(x, y []T, p0, p1 int) {
 	w := k.w
 	hw := w.h * w.w
-	for p := 0; p < k.planes; p++ {
+	for p := p0; p < p1; p++ {
+		xp := x[p*hw : (p+1)*hw]
+		yp := y[p*k.planeO : (p+1)*k.planeO]
+		am := k.argmax[p*k.planeO : (p+1)*k.planeO]
+		for oy := 0; oy < w.oh; oy++ {
+			r0 := xp[2*oy*w.w : 2*oy*w.w+w.w]
+			r1 := xp[(2*oy+1)*w.w : (2*oy+1)*w.w+w.w]
+			for ox := 0; ox < w.ow; ox++ {
+				i := 2 * ox
+				best, arg := r0[i], 2*oy*w.w+i
+				if v := r0[i+1]; v > best || v != v {
+					best, arg = v, 2*oy*w.w+i+1
+				}
+				if v := r1[i]; v > best || v != v {
+					best, arg = v, (2*oy+1)*w.w+i
+				}
+				if v := r1[i+1]; v > best || v != v {
+					best, arg = v, (2*oy+1)*w.w+i+1
+				}
+				yp[oy*w.ow+ox] = best
+				am[oy*w.ow+ox] = int32(arg)
+			}
+		}
+	}
+}
+
+func (k *poolK[T]) backwardPlanes(p0, p1 int) {
+	gx, gy := k.gin[0], k.gout[0]
+	w := k.w
+	hw := w.h * w.w
+	for p := p0; p < p1; p++ {
 		gxp := gx[p*hw : (p+1)*hw]
 		gyp := gy[p*k.planeO : (p+1)*k.planeO]
 		if k.isMax {

@@ -48,6 +48,10 @@ const (
 type unaryK[T Float] struct {
 	kind        unaryKind
 	alpha, beta T
+
+	split              rangeSplit
+	in, out, gout, gin [][]T
+	fwdRange, bwdRange func(lo, hi int)
 }
 
 func buildUnary[T Float](kind unaryKind) builder[T] {
@@ -89,8 +93,26 @@ func buildUnary[T Float](kind unaryKind) builder[T] {
 }
 
 func (k *unaryK[T]) forward(in, out [][]T) {
-	x, y := in[0], out[0]
-	y = y[:len(x)]
+	if k.fwdRange == nil {
+		k.fwdRange, k.bwdRange = k.forwardRange, k.backwardRange
+	}
+	k.in, k.out = in, out
+	k.split.run(len(in[0]), 4, k.fwdRange)
+}
+
+func (k *unaryK[T]) backward(in, out, gout, gin [][]T) {
+	if gin[0] == nil {
+		return
+	}
+	if k.fwdRange == nil {
+		k.fwdRange, k.bwdRange = k.forwardRange, k.backwardRange
+	}
+	k.in, k.out, k.gout, k.gin = in, out, gout, gin
+	k.split.run(len(in[0]), 4, k.bwdRange)
+}
+
+func (k *unaryK[T]) forwardRange(lo, hi int) {
+	x, y := k.in[0][lo:hi], k.out[0][lo:hi]
 	switch k.kind {
 	case uRelu:
 		for i, v := range x {
@@ -167,12 +189,8 @@ func (k *unaryK[T]) forward(in, out [][]T) {
 	}
 }
 
-func (k *unaryK[T]) backward(in, out, gout, gin [][]T) {
-	x, y, gy, gx := in[0], out[0], gout[0], gin[0]
-	if gx == nil {
-		return
-	}
-	gx = gx[:len(x)]
+func (k *unaryK[T]) backwardRange(lo, hi int) {
+	x, y, gy, gx := k.in[0][lo:hi], k.out[0][lo:hi], k.gout[0][lo:hi], k.gin[0][lo:hi]
 	switch k.kind {
 	case uRelu:
 		for i, v := range x {
