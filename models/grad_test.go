@@ -42,6 +42,14 @@ func TestOpGradients(t *testing.T) {
 			return newTestGraph(13).input("x", -1, 2, 33, 33).randInit(r, "w", 3, 2, 1, 1).
 				node("Conv", []string{"x", "w"}, []string{"y"}).output("y")
 		}, [][]int{{2, 2, 33, 33}}},
+		{"Conv stride 1 asymmetric pads (shifted GEMM)", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 3, 6, 7).randInit(r, "w", 4, 3, 3, 2).randInit(r, "b", 4).
+				node("Conv", []string{"x", "w", "b"}, []string{"y"}, aInts("pads", 2, 0, 1, 1)).output("y")
+		}, [][]int{{2, 3, 6, 7}}},
+		{"Conv stride 1 several chunks (shifted GEMM)", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 2, 20, 20).randInit(r, "w", 3, 2, 3, 3).
+				node("Conv", []string{"x", "w"}, []string{"y"}, aInts("pads", 1, 1, 1, 1)).output("y")
+		}, [][]int{{7, 2, 20, 20}}},
 		{"Conv groups", func() *testGraph {
 			return newTestGraph(13).input("x", -1, 4, 6, 6).randInit(r, "w", 6, 2, 3, 3).randInit(r, "b", 6).
 				node("Conv", []string{"x", "w", "b"}, []string{"y"}, aInt("group", 2), aInts("pads", 1, 1, 1, 1)).output("y")

@@ -242,6 +242,12 @@ type convK[T Float] struct {
 	depthwise bool
 	wsize     int
 
+	shift *shiftPlan // non-nil: stride-1 convolution by shifted GEMMs
+	sbufs []*shiftBufs[T]
+	taps  []T   // W as kh·kw matrices m × c
+	tapsT []T   // and c × m
+	dtaps [][]T // per chunk: weight gradient by tap
+
 	// The current call's operands, for the chunk functions below, which
 	// are method values made once so that dispatching them allocates
 	// nothing.
@@ -317,6 +323,10 @@ func buildConv[T Float](c *buildCtx) (kernel[T], error) {
 		// as images; group them into at most 8 chunks instead.
 		k.chunks = min(k.n, 8)
 	}
+	if k.groups == 1 && !k.depthwise && !wd.oneD && wd.sh == 1 && wd.sw == 1 && wd.dh == 1 && wd.dw == 1 && wd.kh*wd.kw > 1 {
+		k.setupShift()
+		k.sbufs = make([]*shiftBufs[T], k.chunks)
+	}
 	k.cols = make([][]T, k.chunks)
 	k.ybufs = make([][]T, k.chunks)
 	out := append([]int{k.n, k.m}, wd.outSpatial()...)
@@ -356,6 +366,9 @@ func (k *convK[T]) forward(in, out [][]T) {
 		k.fwdFn = k.forwardChunk
 	}
 	k.in, k.out = in, out
+	if k.shift != nil {
+		k.packTaps(in[1], false)
+	}
 	k.group.For(k.usedChunks(), k.fwdFn)
 	k.in, k.out = nil, nil
 }
@@ -368,6 +381,10 @@ func (k *convK[T]) forwardChunk(ch int) {
 	}
 	hw := k.w.h * k.w.w
 	n0, n1 := k.chunkRange(ch)
+	if k.shift != nil {
+		k.shiftForward(x, y, bias, n0, n1, ch)
+		return
+	}
 	col, ybuf := k.scratch(ch)
 	if k.nb > 1 {
 		// Unfold the images side by side, one GEMM per group, then scatter
@@ -439,7 +456,9 @@ func (k *convK[T]) backward(in, out, gout, gin [][]T) {
 	if k.bwdFn == nil {
 		k.bwdFn = k.backwardChunk
 	}
-	if gin[0] != nil && !k.depthwise {
+	if k.shift != nil && gin[0] != nil {
+		k.packTaps(in[1], true)
+	} else if gin[0] != nil && !k.depthwise {
 		// Transposing once here saves GEMM from transposing W per image.
 		if k.wT == nil {
 			k.wT = make([]T, k.wsize)
@@ -500,6 +519,14 @@ func (k *convK[T]) backwardChunk(ch int) {
 				pb[m] += s
 			}
 		}
+	}
+	if k.shift != nil {
+		var pwc []T
+		if gw != nil {
+			pwc = pw
+		}
+		k.shiftBackward(x, gy, gx, pwc, n0, n1, ch)
+		return
 	}
 	if k.nb > 1 {
 		nb := n1 - n0

@@ -1,0 +1,219 @@
+package models
+
+import "github.com/advmatrix/advmatrix/internal/gemm"
+
+// Shifted-GEMM convolution for stride 1, no dilation, one group: the most
+// common convolution (every 3×3 layer of a ResNet body) without im2col.
+//
+// Images are copied once, zero-padded, side by side into one row per
+// channel. On that layout the input seen by kernel tap (i, j) for output
+// position q is the same row shifted by i·Wp + j, so the convolution is a
+// sum of kh·kw GEMMs whose B operands are shifted views of one buffer.
+// Outputs are computed on the padded grid and the valid ones copied out;
+// the waste is the padding columns. im2col would instead write, and GEMM
+// read, kh·kw copies of every input value.
+
+type shiftPlan struct {
+	hp, wp, p  int // padded plane and its size
+	hg, wg, pg int // gradient plane: the output padded by kernel−1 each side
+	ldx, ldg   int // row strides of the padded input and gradient buffers
+}
+
+func (k *convK[T]) setupShift() {
+	w := k.w
+	sp := &shiftPlan{hp: w.h + w.pt + w.pb, wp: w.w + w.pl + w.pr}
+	sp.p = sp.hp * sp.wp
+	sp.hg, sp.wg = sp.hp+w.kh-1, sp.wp+w.kw-1
+	sp.pg = sp.hg * sp.wg
+	k.shift = sp
+	k.nb = min(k.n, max(1, (2048+sp.p-1)/sp.p))
+	k.chunks = (k.n + k.nb - 1) / k.nb
+	sp.ldx = k.nb*sp.p + (w.kh-1)*sp.wp + w.kw - 1
+	sp.ldg = k.nb*sp.pg + (w.kh-1)*sp.wg + w.kw - 1
+}
+
+// shiftBufs are one chunk's scratch buffers.
+type shiftBufs[T Float] struct {
+	xpad  []T // c × ldx
+	grid  []T // m × nb·p: outputs, or output cotangents for the weight gradient
+	gpad  []T // m × ldg: output cotangents padded for the input gradient
+	gxgrd []T // c × nb·pg
+}
+
+func (k *convK[T]) shiftScratch(ch int) *shiftBufs[T] {
+	if k.sbufs[ch] == nil {
+		sp := k.shift
+		k.sbufs[ch] = &shiftBufs[T]{
+			xpad: make([]T, k.c*sp.ldx),
+			grid: make([]T, k.m*k.nb*sp.p),
+		}
+	}
+	return k.sbufs[ch]
+}
+
+// packTaps lays W (m × c × kh × kw) out as kh·kw matrices, m × c each, and,
+// when transposed is set, as c × m matrices for the input gradient.
+func (k *convK[T]) packTaps(wt []T, transposed bool) {
+	kk := k.w.kh * k.w.kw
+	if len(k.taps) == 0 {
+		k.taps = make([]T, k.wsize)
+	}
+	dst := k.taps
+	if transposed {
+		if len(k.tapsT) == 0 {
+			k.tapsT = make([]T, k.wsize)
+		}
+		dst = k.tapsT
+	}
+	mc := k.m * k.c
+	for m := 0; m < k.m; m++ {
+		for c := 0; c < k.c; c++ {
+			src := wt[(m*k.c+c)*kk : (m*k.c+c+1)*kk]
+			for t, v := range src {
+				if transposed {
+					dst[t*mc+c*k.m+m] = v
+				} else {
+					dst[t*mc+m*k.c+c] = v
+				}
+			}
+		}
+	}
+}
+
+// padInto copies images n0..n1 into xpad, zero-padded, side by side.
+func (k *convK[T]) padInto(x, xpad []T, n0, n1 int) {
+	sp, w := k.shift, k.w
+	hw := w.h * w.w
+	clear(xpad)
+	for b := 0; b < n1-n0; b++ {
+		for c := 0; c < k.c; c++ {
+			src := x[((n0+b)*k.c+c)*hw:]
+			row := xpad[c*sp.ldx+b*sp.p:]
+			for y := 0; y < w.h; y++ {
+				copy(row[(y+w.pt)*sp.wp+w.pl:(y+w.pt)*sp.wp+w.pl+w.w], src[y*w.w:(y+1)*w.w])
+			}
+		}
+	}
+}
+
+func (k *convK[T]) shiftForward(x, y, bias []T, n0, n1, ch int) {
+	sp, w := k.shift, k.w
+	buf := k.shiftScratch(ch)
+	k.padInto(x, buf.xpad, n0, n1)
+	nb := n1 - n0
+	cols := nb * sp.p
+	kk := w.kh * w.kw
+	for t := 0; t < kk; t++ {
+		off := (t/w.kw)*sp.wp + t%w.kw
+		beta := T(1)
+		if t == 0 {
+			beta = 0
+		}
+		gemm.Gemm(false, false, k.m, cols, k.c, 1, k.taps[t*k.m*k.c:], k.c, buf.xpad[off:], sp.ldx, beta, buf.grid, cols)
+	}
+	for b := 0; b < nb; b++ {
+		yn := y[(n0+b)*k.m*k.ohw : (n0+b+1)*k.m*k.ohw]
+		for m := 0; m < k.m; m++ {
+			var bv T
+			if bias != nil {
+				bv = bias[m]
+			}
+			g := buf.grid[m*cols+b*sp.p:]
+			dst := yn[m*k.ohw : (m+1)*k.ohw]
+			for oy := 0; oy < w.oh; oy++ {
+				src := g[oy*sp.wp : oy*sp.wp+w.ow]
+				d := dst[oy*w.ow : (oy+1)*w.ow]
+				for i, v := range src {
+					d[i] = v + bv
+				}
+			}
+		}
+	}
+}
+
+func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1, ch int) {
+	sp, w := k.shift, k.w
+	buf := k.shiftScratch(ch)
+	nb := n1 - n0
+	kk := w.kh * w.kw
+	mc := k.m * k.c
+	if pw != nil {
+		// dW_t (m × c) = Ggrid (m × nb·p) · shifted Xpadᵀ.
+		k.padInto(x, buf.xpad, n0, n1)
+		cols := nb * sp.p
+		clear(buf.grid)
+		for b := 0; b < nb; b++ {
+			for m := 0; m < k.m; m++ {
+				src := gy[((n0+b)*k.m+m)*k.ohw:]
+				g := buf.grid[m*cols+b*sp.p:]
+				for oy := 0; oy < w.oh; oy++ {
+					copy(g[oy*sp.wp:oy*sp.wp+w.ow], src[oy*w.ow:(oy+1)*w.ow])
+				}
+			}
+		}
+		if len(k.dtaps) == 0 {
+			k.dtaps = make([][]T, k.chunks)
+		}
+		if k.dtaps[ch] == nil {
+			k.dtaps[ch] = make([]T, k.wsize)
+		}
+		dt := k.dtaps[ch]
+		for t := 0; t < kk; t++ {
+			off := (t/w.kw)*sp.wp + t%w.kw
+			gemm.Gemm(false, true, k.m, k.c, cols, 1, buf.grid, cols, buf.xpad[off:], sp.ldx, 0, dt[t*mc:], k.c)
+		}
+		for m := 0; m < k.m; m++ {
+			for c := 0; c < k.c; c++ {
+				d := pw[(m*k.c+c)*kk : (m*k.c+c+1)*kk]
+				for t := range d {
+					d[t] += dt[t*mc+m*k.c+c]
+				}
+			}
+		}
+	}
+	if gx == nil {
+		return
+	}
+	if buf.gpad == nil {
+		buf.gpad = make([]T, k.m*sp.ldg)
+		buf.gxgrd = make([]T, k.c*k.nb*sp.pg)
+	}
+	// The input gradient is a full correlation of the output cotangent with
+	// the flipped kernel: place gy at offset (kh−1, kw−1) in a plane of
+	// width wg; then gx on the padded input grid is Σ_t Wᵀ_t · shifted G.
+	clear(buf.gpad)
+	for b := 0; b < nb; b++ {
+		for m := 0; m < k.m; m++ {
+			src := gy[((n0+b)*k.m+m)*k.ohw:]
+			g := buf.gpad[m*sp.ldg+b*sp.pg:]
+			for oy := 0; oy < w.oh; oy++ {
+				o := (oy+w.kh-1)*sp.wg + w.kw - 1
+				copy(g[o:o+w.ow], src[oy*w.ow:(oy+1)*w.ow])
+			}
+		}
+	}
+	cols := nb * sp.pg
+	for t := 0; t < kk; t++ {
+		i, j := t/w.kw, t%w.kw
+		off := (w.kh-1-i)*sp.wg + (w.kw - 1 - j)
+		beta := T(1)
+		if t == 0 {
+			beta = 0
+		}
+		gemm.Gemm(false, false, k.c, cols, k.m, 1, k.tapsT[t*mc:], k.m, buf.gpad[off:], sp.ldg, beta, buf.gxgrd, cols)
+	}
+	hw := w.h * w.w
+	for b := 0; b < nb; b++ {
+		for c := 0; c < k.c; c++ {
+			dst := gx[((n0+b)*k.c+c)*hw:]
+			g := buf.gxgrd[c*cols+b*sp.pg:]
+			for y := 0; y < w.h; y++ {
+				src := g[(y+w.pt)*sp.wg+w.pl : (y+w.pt)*sp.wg+w.pl+w.w]
+				d := dst[y*w.w : (y+1)*w.w]
+				for i, v := range src {
+					d[i] += v
+				}
+			}
+		}
+	}
+}
