@@ -100,6 +100,17 @@ func (c *buildCtx) needInputs(min, max int) error {
 	return nil
 }
 
+// noneAbsent rejects an empty input name anywhere (variadic ops have no
+// optional inputs).
+func (c *buildCtx) noneAbsent() error {
+	for i, v := range c.in {
+		if v == nil {
+			return c.errorf("input %d is missing", i)
+		}
+	}
+	return nil
+}
+
 // static returns the compile-time value of input i.
 func (c *buildCtx) static(i int) (*constant, error) {
 	v := c.input(i)

@@ -190,6 +190,39 @@ func newGraph(m *pb.ModelProto, opt loadOptions) (*graph, error) {
 	return g, nil
 }
 
+// dependsOn reports whether tensor out is computed from the values of
+// tensor in (following data inputs, not those read at compile time).
+func (g *graph) dependsOn(out, in string) bool {
+	seen := map[string]bool{}
+	stack := []string{out}
+	for len(stack) > 0 {
+		t := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if t == in {
+			return true
+		}
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		i, ok := g.producers[t]
+		if !ok {
+			continue
+		}
+		n := g.nodes[i]
+		if op := n.GetOpType(); op == "Shape" || op == "Size" {
+			continue // a function of the shape, not of the values
+		}
+		def := opRegistry[n.GetOpType()]
+		for j, name := range n.GetInput() {
+			if name != "" && !def.isStatic(j, g.opset) {
+				stack = append(stack, name)
+			}
+		}
+	}
+	return false
+}
+
 func nodeName(n *pb.NodeProto, i int) string {
 	if n.GetName() != "" {
 		return fmt.Sprintf("%q", n.GetName())

@@ -127,6 +127,9 @@ func load(data []byte, dir string, opts []Option) (*Model, error) {
 		}
 		elems *= int64(d)
 	}
+	if !g.dependsOn(g.outputs[0].name, in.name) {
+		return nil, fmt.Errorf("output %q does not depend on the values of input %q", g.outputs[0].name, in.name)
+	}
 	// Compile once at batch 1: it validates every op and tells the class count.
 	p, err := m.checkout(1, modeForward)
 	if err != nil {
@@ -190,6 +193,9 @@ func (m *Model) checkout(batch int, mode progMode) (*program[float32], error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := m.checkProgram(p, batch, mode); err != nil {
+			return nil, err
+		}
 		p.paramVer = math.MaxUint64
 	}
 	m.mu.RLock()
@@ -199,6 +205,25 @@ func (m *Model) checkout(batch int, mode progMode) (*program[float32], error) {
 	}
 	m.mu.RUnlock()
 	return p, nil
+}
+
+// checkProgram checks that a newly compiled program outputs batch×classes
+// logits that depend on the input, so that no caller can be handed a
+// buffer of another size (or a nil gradient) by a model that only looked
+// like a classifier at batch 1.
+func (m *Model) checkProgram(p *program[float32], batch int, mode progMode) error {
+	name := m.g.outputs[0].name
+	out := p.outputs[0]
+	if out < 0 {
+		return fmt.Errorf("output %q does not depend on the input", name)
+	}
+	if s := p.shapes[out]; len(s) != 2 || s[0] != batch || m.classes > 0 && s[1] != m.classes {
+		return fmt.Errorf("output %q has shape %v for a batch of %d images; a classifier outputs N×classes logits", name, s, batch)
+	}
+	if mode == modeInputGrad && p.grad[out] == nil {
+		return fmt.Errorf("output %q does not depend on the input", name)
+	}
+	return nil
 }
 
 func (m *Model) checkin(batch int, mode progMode, p *program[float32]) {
@@ -300,6 +325,9 @@ func (m *Model) CrossEntropyGrad(x []float32, y []int) (dx, logits []float32, er
 // SoftmaxCrossEntropyGrad writes softmax(z) − onehot(y) per row into dz:
 // the gradient of the sum-reduced cross-entropy with respect to the logits.
 func SoftmaxCrossEntropyGrad(dz, z []float32, y []int, classes int) error {
+	if classes < 1 || len(z) < len(y)*classes || len(dz) < len(y)*classes {
+		return fmt.Errorf("%d labels of %d classes need %d logits; have %d logits and %d cotangents", len(y), classes, len(y)*classes, len(z), len(dz))
+	}
 	for i, label := range y {
 		if label < 0 || label >= classes {
 			return fmt.Errorf("label %d of image %d is outside [0, %d)", label, i, classes)

@@ -385,8 +385,11 @@ func (k *binaryK[T]) backward(in, out, gout, gin [][]T) {
 // binary kernel.
 func buildVariadic[T Float](kind binKind) builder[T] {
 	return func(c *buildCtx) (kernel[T], error) {
-		if len(c.in) == 0 {
-			return nil, c.errorf("needs at least one input")
+		if err := c.needInputs(1, len(c.in)); err != nil {
+			return nil, err
+		}
+		if err := c.noneAbsent(); err != nil {
+			return nil, err
 		}
 		if len(c.in) == 1 {
 			return buildView[T](c)

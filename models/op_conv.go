@@ -79,6 +79,10 @@ func parseWindow(c *buildCtx, spatial, kernel []int, allowCeil bool) (*window, e
 		if pads[i] < 0 || pads[i+r] < 0 {
 			return nil, c.errorf("negative pads %v are not supported", pads)
 		}
+		if int64(pads[i]) > c.maxElem || int64(pads[i+r]) > c.maxElem || int64(kernel[i]) > c.maxElem ||
+			int64(strides[i]) > c.maxElem || int64(dil[i]) > c.maxElem || int64(spatial[i]) > c.maxElem {
+			return nil, c.errorf("kernel %v, strides %v, dilations %v or pads %v are out of range", kernel, strides, dil, pads)
+		}
 	}
 	out := make([]int, r)
 	for i := 0; i < r; i++ {
@@ -114,6 +118,16 @@ func parseWindow(c *buildCtx, spatial, kernel []int, allowCeil bool) (*window, e
 			}
 		default:
 			return nil, c.errorf("unknown auto_pad %q", autoPad)
+		}
+	}
+	total := int64(1)
+	for _, o := range out {
+		if o <= 0 || int64(o) > c.maxElem {
+			return nil, c.errorf("output spatial size %v is out of range", out)
+		}
+		total *= int64(o)
+		if total > c.maxElem {
+			return nil, c.errorf("output spatial size %v exceeds the limit of %d elements", out, c.maxElem)
 		}
 	}
 	wd := &window{ceil: ceil != 0}
@@ -282,6 +296,9 @@ func buildConv[T Float](c *buildCtx) (kernel[T], error) {
 	}
 	if !ok {
 		kshape = wt.shape[2:]
+	}
+	if len(kshape) != len(wt.shape)-2 {
+		return nil, c.errorf("kernel_shape %v does not match weight %v", kshape, wt.shape)
 	}
 	for i, v := range kshape {
 		if v != wt.shape[2+i] {

@@ -62,6 +62,10 @@ func buildPool[T Float](isMax bool) builder[T] {
 		if err != nil {
 			return nil, err
 		}
+		out := append([]int{x.shape[0], x.shape[1]}, wd.outSpatial()...)
+		if err := c.setOut(0, out, x.dtype); err != nil {
+			return nil, err
+		}
 		k := &poolK[T]{w: wd, isMax: isMax, planes: x.shape[0] * x.shape[1]}
 		k.planeO = wd.oh * wd.ow
 		if isMax {
@@ -89,8 +93,7 @@ func buildPool[T Float](isMax bool) builder[T] {
 				}
 			}
 		}
-		out := append([]int{x.shape[0], x.shape[1]}, wd.outSpatial()...)
-		return k, c.setOut(0, out, x.dtype)
+		return k, nil
 	}
 }
 

@@ -475,6 +475,13 @@ func buildTranspose[T Float](c *buildCtx) (kernel[T], error) {
 }
 
 func buildSlice[T Float](c *buildCtx) (kernel[T], error) {
+	if c.opset < 10 {
+		if err := c.needInputs(1, 1); err != nil {
+			return nil, err
+		}
+	} else if err := c.needInputs(3, 5); err != nil {
+		return nil, err
+	}
 	in := c.in[0].shape
 	r := len(in)
 	var starts, ends, axes, steps []int
@@ -611,6 +618,13 @@ func buildGather[T Float](c *buildCtx) (kernel[T], error) {
 }
 
 func buildPad[T Float](c *buildCtx) (kernel[T], error) {
+	if c.opset < 11 {
+		if err := c.needInputs(1, 1); err != nil {
+			return nil, err
+		}
+	} else if err := c.needInputs(2, 4); err != nil {
+		return nil, err
+	}
 	in := c.in[0].shape
 	r := len(in)
 	mode, err := c.attrString("mode", "constant")
@@ -645,6 +659,12 @@ func buildPad[T Float](c *buildCtx) (kernel[T], error) {
 		if axes, has, err := c.staticInts(3); err != nil {
 			return nil, err
 		} else if has {
+			if c.opset < 18 {
+				return nil, c.errorf("the axes input exists only from opset 18")
+			}
+			if len(pads) != 2*len(axes) {
+				return nil, c.errorf("pads %v must have two values per axis in %v", pads, axes)
+			}
 			full := make([]int, 2*r)
 			for i, a := range axes {
 				if a, err = c.normAxis(a, r); err != nil {
@@ -736,8 +756,11 @@ type concatK[T Float] struct {
 }
 
 func buildConcat[T Float](c *buildCtx) (kernel[T], error) {
-	if len(c.in) == 0 {
-		return nil, c.errorf("needs at least one input")
+	if err := c.needInputs(1, len(c.in)); err != nil {
+		return nil, err
+	}
+	if err := c.noneAbsent(); err != nil {
+		return nil, err
 	}
 	first := c.in[0].shape
 	ax, err := c.attrInt("axis", 1)

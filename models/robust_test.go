@@ -325,9 +325,16 @@ func TestBadModels(t *testing.T) {
 			nil, []string{"without a name"}},
 		{"output never computed", base().output("ghost").bytes(), nil, []string{"ghost"}},
 		{"output does not depend on the input",
-			head(13).node("Shape", x, []string{"logits"}).bytes(), nil, []string{"does not depend on the input"}},
+			head(13).node("Shape", x, []string{"logits"}).bytes(), nil, []string{"does not depend on the"}},
 		{"output is a weight",
-			head(13).node("Identity", []string{"W"}, []string{"logits"}).bytes(), nil, []string{"N×classes"}},
+			head(13).node("Identity", []string{"W"}, []string{"logits"}).bytes(), nil, []string{"does not depend on the values"}},
+		{"output is a weight shaped like logits",
+			head(13).randInit(r, "V", 1, 3).node("Relu", []string{"V"}, []string{"logits"}).bytes(), nil, []string{"does not depend on the values"}},
+		{"output depends on the input's shape only",
+			head(13).randInit(r, "V", 1, 3).node("Shape", x, []string{"s"}).initInts("i0", 0).
+				node("Gather", []string{"s", "i0"}, []string{"n"}).
+				node("Cast", []string{"n"}, []string{"nf"}, aInt("to", int64(dtFloat))).
+				node("Mul", []string{"V", "nf"}, []string{"logits"}).bytes(), nil, []string{"does not depend on the"}},
 		{"output is not N×classes",
 			newTestGraph(13).input("x", -1, 1, 4, 4).output("r").node("Relu", x, []string{"r"}).bytes(), nil, []string{"N×classes"}},
 		{"zero classes",
@@ -542,6 +549,15 @@ func TestBadCalls(t *testing.T) {
 	call("CrossEntropyGrad too many labels", func() error { _, _, err := m.CrossEntropyGrad(good, []int{1, 2, 0}); return err }, "3 labels")
 	call("CrossEntropyGrad label out of range", func() error { _, _, err := m.CrossEntropyGrad(good, []int{1, 3}); return err }, "label 3")
 	call("CrossEntropyGrad negative label", func() error { _, _, err := m.CrossEntropyGrad(good, []int{-1, 0}); return err }, "label -1")
+	call("SoftmaxCrossEntropyGrad short logits", func() error {
+		return SoftmaxCrossEntropyGrad(make([]float32, 6), make([]float32, 5), []int{0, 1}, 3)
+	}, "need 6 logits")
+	call("SoftmaxCrossEntropyGrad short cotangent", func() error {
+		return SoftmaxCrossEntropyGrad(make([]float32, 2), make([]float32, 6), []int{0, 1}, 3)
+	}, "2 cotangents")
+	call("SoftmaxCrossEntropyGrad no classes", func() error {
+		return SoftmaxCrossEntropyGrad(nil, nil, []int{0}, 0)
+	}, "0 classes")
 	call("Activations unknown tensor", func() error { _, _, err := m.Activations(good, "nope"); return err }, `"nope"`)
 	call("VJPAt unknown tensor", func() error { _, err := m.VJPAt(good, "nope", nil); return err }, `"nope"`)
 	call("VJPAt cotangent of the wrong size", func() error { _, err := m.VJPAt(good, "c", make([]float32, 3)); return err }, "3 values")
@@ -562,6 +578,43 @@ func TestBadCalls(t *testing.T) {
 		if a[3+i] != b[i] {
 			t.Fatalf("batch-2 logits %v, image 1 alone %v", a[3:], b)
 		}
+	}
+}
+
+// A model that mixes the images of a batch into one row of logits works at
+// batch 1 only; at other batch sizes it must fail, not hand back a buffer
+// of the wrong size.
+func TestBatchMixingModel(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	b := newTestGraph(13).input("x", -1, 1, 4, 4).output("logits").randInit(r, "W", 3, 16).
+		node("ReduceMean", []string{"x"}, []string{"s"}, aInts("axes", 0), aInt("keepdims", 1)).
+		node("Flatten", []string{"s"}, []string{"f"}).
+		node("Gemm", []string{"f", "W"}, []string{"logits"}, aInt("transB", 1)).bytes()
+	m, err := loadNoPanic(t, "mixing", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, 32)
+	for _, f := range []func() error{
+		func() error { return m.Logits(make([]float32, 6), x) },
+		func() error { return m.Grad(make([]float32, 32), x, func(z, dz []float32) {}) },
+		func() error { _, _, err := m.CrossEntropyGrad(x, []int{0, 1}); return err },
+		func() error { _, err := m.VJP(x, make([]float32, 6)); return err },
+		func() error { _, err := m.ParamGrads(x, func(z, dz []float32) {}); return err },
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("panicked: %v\n%s", r, debug.Stack())
+				}
+			}()
+			if err := f(); err == nil || !strings.Contains(err.Error(), "N×classes") {
+				t.Errorf("batch 2: err = %v", err)
+			}
+		}()
+	}
+	if err := m.Logits(make([]float32, 3), x[:16]); err != nil {
+		t.Errorf("batch 1: %v", err)
 	}
 }
 

@@ -76,6 +76,9 @@ func openData(spec string, shape []int, limit int, shuffle bool, seed uint64) (*
 	if d.Shape != want {
 		return nil, report.DataRef{}, fmt.Errorf("data %s has images of shape %v, the model takes %v", spec, d.Shape, want)
 	}
+	if d.Len() == 0 {
+		return nil, report.DataRef{}, fmt.Errorf("data %s holds no images", spec)
+	}
 	ref := report.DataRef{Spec: spec, Sample: "first", Limit: limit, Seed: seed}
 	if limit < 0 {
 		return nil, ref, fmt.Errorf("--limit %d is negative", limit)

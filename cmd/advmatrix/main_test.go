@@ -1,0 +1,404 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/advmatrix/advmatrix/datasets/npy"
+	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
+	"github.com/advmatrix/advmatrix/models/zoo"
+	"github.com/advmatrix/advmatrix/report"
+	"google.golang.org/protobuf/proto"
+)
+
+// runCLI runs the command line in-process.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// fixtures writes the files the CLI tests read into a temporary folder.
+type fixtures struct {
+	dir string
+	x   []float32 // 2×1×28×28 images in [0,1]
+	y   []int
+}
+
+func (f *fixtures) path(name string) string { return filepath.Join(f.dir, name) }
+
+func writeNPY(t *testing.T, path string, a *npy.Array) string {
+	t.Helper()
+	if err := npy.WriteFile(path, a); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func newFixtures(t *testing.T) *fixtures {
+	t.Helper()
+	f := &fixtures{dir: t.TempDir(), x: make([]float32, 2*28*28), y: []int{7, 2}}
+	for i := range f.x {
+		f.x[i] = float32((i*7919)%1000) / 999
+	}
+	shape := []int{2, 1, 28, 28}
+	writeNPY(t, f.path("x.npy"), npy.NewFloat32(shape, f.x))
+	writeNPY(t, f.path("y.npy"), npy.NewInt64([]int{2}, []int64{7, 2}))
+	writeNPY(t, f.path("y3.npy"), npy.NewInt64([]int{3}, []int64{7, 2, 1}))
+	writeNPY(t, f.path("y2d.npy"), npy.NewInt64([]int{1, 2}, []int64{7, 2}))
+	writeNPY(t, f.path("ybad.npy"), npy.NewInt64([]int{2}, []int64{7, 10}))
+	writeNPY(t, f.path("yfrac.npy"), npy.NewFloat32([]int{2}, []float32{7, 2.5}))
+	v := make([]float32, 20)
+	for i := range v {
+		v[i] = float32(i%5) - 2
+	}
+	writeNPY(t, f.path("v.npy"), npy.NewFloat32([]int{2, 10}, v))
+	writeNPY(t, f.path("v_wrong.npy"), npy.NewFloat32([]int{2, 9}, v[:18]))
+	writeNPY(t, f.path("v_flat.npy"), npy.NewFloat32([]int{20}, v))
+	vnan := append([]float32(nil), v...)
+	vnan[3] = float32(math.NaN())
+	writeNPY(t, f.path("v_nan.npy"), npy.NewFloat32([]int{2, 10}, vnan))
+
+	xi := make([]int64, len(f.x))
+	writeNPY(t, f.path("x_int64.npy"), npy.NewInt64(shape, xi))
+	xnan := append([]float32(nil), f.x...)
+	xnan[100] = float32(math.NaN())
+	writeNPY(t, f.path("x_nan.npy"), npy.NewFloat32(shape, xnan))
+	xinf := append([]float32(nil), f.x...)
+	xinf[5] = float32(math.Inf(1))
+	writeNPY(t, f.path("x_inf.npy"), npy.NewFloat32(shape, xinf))
+	xbig := append([]float32(nil), f.x...)
+	xbig[900] = 1.5
+	writeNPY(t, f.path("x_big.npy"), npy.NewFloat32(shape, xbig))
+	xneg := append([]float32(nil), f.x...)
+	xneg[0] = -0.25
+	writeNPY(t, f.path("x_neg.npy"), npy.NewFloat32(shape, xneg))
+	writeNPY(t, f.path("x_small.npy"), npy.NewFloat32([]int{3, 1, 8, 8}, make([]float32, 3*64)))
+	writeNPY(t, f.path("y_small.npy"), npy.NewInt64([]int{3}, []int64{0, 1, 2}))
+	writeNPY(t, f.path("x_flat.npy"), npy.NewFloat32([]int{2, 784}, f.x))
+	writeNPY(t, f.path("x_empty.npy"), npy.NewFloat32([]int{0, 1, 28, 28}, nil))
+	writeNPY(t, f.path("y_empty.npy"), npy.NewInt64([]int{0}, nil))
+	writeNPY(t, f.path("yneg.npy"), npy.NewInt64([]int{2}, []int64{-1, 2}))
+	writeNPY(t, f.path("x_u8.npy"), npy.NewUint8(shape, make([]uint8, len(f.x))))
+	writeNPY(t, f.path("x64.npy"), npy.NewFloat64(shape, func() []float64 {
+		d := make([]float64, len(f.x))
+		for i, v := range f.x {
+			d[i] = float64(v)
+		}
+		return d
+	}()))
+	if err := os.WriteFile(f.path("garbage.npy"), []byte("\x93NUMPY\x01\x00garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// Models: one with an op advmatrix does not implement, a truncated
+	// one, random bytes.
+	lenet, err := zoo.Bytes(zoo.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m pb.ModelProto
+	if err := proto.Unmarshal(lenet, &m); err != nil {
+		t.Fatal(err)
+	}
+	renamed := false
+	for _, n := range m.GetGraph().GetNode() {
+		if n.GetOpType() == "Relu" && !renamed {
+			n.OpType = proto.String("NonMaxSuppression")
+			n.Name = proto.String("suspicious_node")
+			renamed = true
+		}
+	}
+	b, err := proto.Marshal(&m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		"unsupported.onnx": b,
+		"truncated.onnx":   lenet[:len(lenet)/2],
+		"random.onnx":      []byte("these bytes are not a protobuf message \xff\xff\xff\xff"),
+		"lenet.onnx":       lenet,
+	} {
+		if err := os.WriteFile(f.path(name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+func TestExitCodes(t *testing.T) {
+	f := newFixtures(t)
+	p := f.path
+	grad := func(args ...string) []string {
+		return append([]string{"grad", "--model", "zoo:lenet-mnist", "--input", p("x.npy"), "--out", p("g_bad.npy")}, args...)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string // substrings of stdout+stderr
+	}{
+		{"eval", []string{"eval", "--limit", "200"}, exitOK, []string{"accuracy", "200 images"}},
+		{"eval npy", []string{"eval", "--model", p("lenet.onnx"), "--data", "npy:" + p("x.npy") + "," + p("y.npy")}, exitOK, []string{"2 images"}},
+		{"inspect", []string{"inspect", "zoo:lenet-mnist"}, exitOK, []string{"runnable", "Conv"}},
+		{"inspect file", []string{"inspect", p("lenet.onnx")}, exitOK, []string{"runnable"}},
+		{"inspect json", []string{"inspect", "--json", "zoo:lenet-mnist"}, exitOK, []string{`"runnable": true`}},
+		{"version", []string{"version"}, exitOK, []string{"advmatrix", report.SchemaVersion}},
+		{"help", []string{"--help"}, exitOK, []string{"Exit codes"}},
+		{"no command", nil, exitOK, []string{"Usage"}},
+
+		{"inspect unsupported op", []string{"inspect", p("unsupported.onnx")}, exitInput,
+			[]string{"NonMaxSuppression", "suspicious_node", "opset 13", "cannot be run"}},
+		{"inspect unsupported op, json", []string{"inspect", "--json", p("unsupported.onnx")}, exitInput,
+			[]string{`"runnable": false`, "NonMaxSuppression"}},
+		{"inspect truncated", []string{"inspect", p("truncated.onnx")}, exitInput, []string{"truncated.onnx"}},
+		{"inspect random bytes", []string{"inspect", p("random.onnx")}, exitInput, []string{"not an ONNX model"}},
+		{"inspect missing file", []string{"inspect", p("missing.onnx")}, exitInput, []string{"missing.onnx"}},
+		{"inspect a folder", []string{"inspect", f.dir}, exitInput, []string{f.dir}},
+		{"inspect unknown zoo model", []string{"inspect", "zoo:nope"}, exitInput, []string{"nope"}},
+		{"inspect without a model", []string{"inspect"}, exitInput, []string{"arg"}},
+		{"unknown command", []string{"frobnicate"}, exitInput, []string{"unknown command", "frobnicate"}},
+		{"bad flag", []string{"eval", "--bogus"}, exitInput, []string{"bogus"}},
+		{"bad flag value", []string{"eval", "--limit", "many"}, exitInput, []string{"many"}},
+		{"stray argument", []string{"eval", "extra"}, exitInput, []string{"extra"}},
+		{"negative limit", []string{"eval", "--limit", "-5"}, exitInput, []string{"-5"}},
+		{"zero batch", []string{"eval", "--batch", "0"}, exitInput, []string{"--batch"}},
+		{"eval missing model", []string{"eval", "--model", p("missing.onnx")}, exitInput, []string{"missing.onnx"}},
+		{"eval unsupported model", []string{"eval", "--model", p("unsupported.onnx")}, exitInput,
+			[]string{"NonMaxSuppression", "suspicious_node", "opset 13"}},
+		{"eval truncated model", []string{"eval", "--model", p("truncated.onnx")}, exitInput, []string{"truncated.onnx"}},
+		{"eval unknown data scheme", []string{"eval", "--data", "nope:x"}, exitInput, []string{"nope"}},
+		{"eval missing npy", []string{"eval", "--data", "npy:" + p("missing.npy")}, exitInput, []string{"missing.npy"}},
+		{"eval garbage npy", []string{"eval", "--data", "npy:" + p("garbage.npy")}, exitInput, []string{"garbage.npy"}},
+		{"eval wrong image shape", []string{"eval", "--data", "npy:" + p("x_small.npy") + "," + p("y_small.npy")}, exitInput,
+			[]string{"[1 8 8]", "[1 28 28]"}},
+		{"eval without labels", []string{"eval", "--data", "npy:" + p("x.npy")}, exitInput, []string{"no labels"}},
+		{"eval labels of the wrong length", []string{"eval", "--data", "npy:" + p("x.npy") + "," + p("y3.npy")}, exitInput, []string{"y3.npy"}},
+		{"eval no images", []string{"eval", "--data", "npy:" + p("x_empty.npy") + "," + p("y_empty.npy")}, exitInput, []string{"x_empty.npy", "no images"}},
+		{"eval negative label", []string{"eval", "--data", "npy:" + p("x.npy") + "," + p("yneg.npy")}, exitInput, []string{"yneg.npy"}},
+		{"eval label beyond the logits", []string{"eval", "--data", "npy:" + p("x.npy") + "," + p("ybad.npy")}, exitInput, []string{"11 classes", "10 logits"}},
+		{"eval logits into a missing folder", []string{"eval", "--limit", "10", "--save-logits", p("no/such/l.npy")}, exitInput, []string{"no/such"}},
+		{"eval NaN images", []string{"eval", "--data", "npy:" + p("x_nan.npy") + "," + p("y.npy")}, exitInput, []string{"x_nan.npy"}},
+
+		{"grad missing model flag", []string{"grad", "--input", p("x.npy"), "--labels", p("y.npy"), "--out", p("g_bad.npy")}, exitInput, []string{"model"}},
+		{"grad without out", []string{"grad", "--model", "zoo:lenet-mnist", "--input", p("x.npy"), "--labels", p("y.npy")}, exitInput, []string{"--out"}},
+		{"grad both labels and cotangent", grad("--labels", p("y.npy"), "--cotangent", p("v.npy")), exitInput, []string{"exactly one"}},
+		{"grad neither labels nor cotangent", grad(), exitInput, []string{"exactly one"}},
+		{"grad int64 images", []string{"grad", "--model", "zoo:lenet-mnist", "--input", p("x_int64.npy"), "--labels", p("y.npy"), "--out", p("g_bad.npy")},
+			exitInput, []string{"x_int64.npy", "<i8"}},
+		{"grad uint8 images", []string{"grad", "--model", "zoo:lenet-mnist", "--input", p("x_u8.npy"), "--labels", p("y.npy"), "--out", p("g_bad.npy")},
+			exitInput, []string{"x_u8.npy", "|u1", "float32"}},
+		{"grad NaN image", []string{"grad", "--model", "zoo:lenet-mnist", "--input", p("x_nan.npy"), "--labels", p("y.npy"), "--out", p("g_bad.npy")},
+			exitInput, []string{"x_nan.npy", "NaN"}},
+		{"grad Inf image", []string{"grad", "--model", "zoo:lenet-mnist", "--input", p("x_inf.npy"), "--labels", p("y.npy"), "--out", p("g_bad.npy")},
+			exitInput, []string{"x_inf.npy", "[0,1]"}},
+		{"grad image above 1", []string{"grad", "--model", "zoo:lenet-mnist", "--input", p("x_big.npy"), "--labels", p("y.npy"), "--out", p("g_bad.npy")},
+			exitInput, []string{"x_big.npy", "1.5", "[0,1]"}},
+		{"grad negative image", []string{"grad", "--model", "zoo:lenet-mnist", "--input", p("x_neg.npy"), "--labels", p("y.npy"), "--out", p("g_bad.npy")},
+			exitInput, []string{"x_neg.npy", "-0.25"}},
+		{"grad wrong image shape", []string{"grad", "--model", "zoo:lenet-mnist", "--input", p("x_small.npy"), "--labels", p("y_small.npy"), "--out", p("g_bad.npy")},
+			exitInput, []string{"x_small.npy", "[3 1 8 8]", "1×28×28"}},
+		{"grad flat images", []string{"grad", "--model", "zoo:lenet-mnist", "--input", p("x_flat.npy"), "--labels", p("y.npy"), "--out", p("g_bad.npy")},
+			exitInput, []string{"x_flat.npy", "[2 784]"}},
+		{"grad no images", []string{"grad", "--model", "zoo:lenet-mnist", "--input", p("x_empty.npy"), "--labels", p("y.npy"), "--out", p("g_bad.npy")},
+			exitInput, []string{"x_empty.npy"}},
+		{"grad missing input", []string{"grad", "--model", "zoo:lenet-mnist", "--input", p("missing.npy"), "--labels", p("y.npy"), "--out", p("g_bad.npy")},
+			exitInput, []string{"missing.npy"}},
+		{"grad garbage input", []string{"grad", "--model", "zoo:lenet-mnist", "--input", p("garbage.npy"), "--labels", p("y.npy"), "--out", p("g_bad.npy")},
+			exitInput, []string{"garbage.npy"}},
+		{"grad labels of the wrong length", grad("--labels", p("y3.npy")), exitInput, []string{"y3.npy", "[3]", "[2]"}},
+		{"grad labels of the wrong rank", grad("--labels", p("y2d.npy")), exitInput, []string{"y2d.npy"}},
+		{"grad label out of range", grad("--labels", p("ybad.npy")), exitInput, []string{"label 10"}},
+		{"grad negative label", grad("--labels", p("yneg.npy")), exitInput, []string{"label -1"}},
+		{"grad fractional label", grad("--labels", p("yfrac.npy")), exitInput, []string{"yfrac.npy"}},
+		{"grad labels missing", grad("--labels", p("nope.npy")), exitInput, []string{"nope.npy"}},
+		{"grad cotangent of the wrong shape", grad("--cotangent", p("v_wrong.npy")), exitInput, []string{"v_wrong.npy", "[2 9]", "[2 10]"}},
+		{"grad flat cotangent", grad("--cotangent", p("v_flat.npy")), exitInput, []string{"v_flat.npy", "[20]"}},
+		{"grad NaN cotangent", grad("--cotangent", p("v_nan.npy")), exitInput, []string{"v_nan.npy", "NaN"}},
+		{"grad unsupported model", []string{"grad", "--model", p("unsupported.onnx"), "--input", p("x.npy"), "--labels", p("y.npy"), "--out", p("g_bad.npy")},
+			exitInput, []string{"NonMaxSuppression"}},
+		{"grad random model", []string{"grad", "--model", p("random.onnx"), "--input", p("x.npy"), "--labels", p("y.npy"), "--out", p("g_bad.npy")},
+			exitInput, []string{"random.onnx"}},
+		{"grad out in a missing folder", []string{"grad", "--model", "zoo:lenet-mnist", "--input", p("x.npy"), "--labels", p("y.npy"), "--out", p("no/such/dir/g.npy")},
+			exitInput, []string{"no/such/dir"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, tc.args...)
+			all := stdout + stderr
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("output does not mention %q\nstdout: %s\nstderr: %s", w, stdout, stderr)
+				}
+			}
+			if code != exitOK {
+				if !strings.HasPrefix(stderr, "advmatrix: ") && !strings.Contains(stderr, "Error") {
+					t.Errorf("stderr does not say what failed: %q", stderr)
+				}
+				if strings.Contains(stderr, "internal error") || strings.Contains(stderr, "goroutine ") {
+					t.Errorf("bad input reported as an internal error: %s", stderr)
+				}
+			}
+			// Nothing half-written: a failed grad leaves no output and no
+			// temporary file behind.
+			if _, err := os.Stat(p("g_bad.npy")); err == nil {
+				t.Errorf("a failed run left %s behind", p("g_bad.npy"))
+			}
+			if tmp, _ := filepath.Glob(p(".*tmp*")); len(tmp) > 0 {
+				t.Errorf("temporary files left behind: %v", tmp)
+			}
+		})
+	}
+}
+
+func TestEvalJSON(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "eval", "--limit", "100", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res report.EvalResult
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&res); err != nil {
+		t.Fatalf("stdout is not one EvalResult: %v\n%s", err, stdout)
+	}
+	if res.Schema != "advmatrix/v1" {
+		t.Errorf("schema %q", res.Schema)
+	}
+	a := res.Accuracy
+	if a.Den != 100 || a.Num < 90 || a.Num > 100 || math.Abs(a.Value-float64(a.Num)/float64(a.Den)) > 1e-12 {
+		t.Errorf("accuracy %+v", a)
+	}
+	if !(a.Lo95 <= a.Value && a.Value <= a.Hi95) {
+		t.Errorf("interval %+v", a)
+	}
+	if res.Data.N != 100 || res.Model.Classes != 10 || res.Model.SHA256 == "" {
+		t.Errorf("provenance %+v %+v", res.Data, res.Model)
+	}
+	// Nothing but the JSON on stdout.
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(stdout), &raw); err != nil {
+		t.Errorf("stdout holds more than the JSON: %v", err)
+	}
+}
+
+func TestVersionJSON(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "version", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var v map[string]string
+	if err := json.Unmarshal([]byte(stdout), &v); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if v["version"] == "" || v["go"] == "" || v["schema"] != report.SchemaVersion {
+		t.Errorf("%v", v)
+	}
+}
+
+func readFloat32s(t *testing.T, path string) ([]int, []float32) {
+	t.Helper()
+	a, err := npy.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.DType != npy.Float32 {
+		t.Fatalf("%s has dtype %v", path, a.DType)
+	}
+	v, err := a.Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Shape, v
+}
+
+func TestGrad(t *testing.T) {
+	f := newFixtures(t)
+	m, err := zoo.Load(zoo.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCE, _, err := m.CrossEntropyGrad(f.x, f.y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	va, err := npy.ReadFile(f.path("v.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := va.Float32()
+	wantVJP, err := m.VJP(f.x, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		want  []float32
+		model string
+	}{
+		{"labels", []string{"--input", f.path("x.npy"), "--labels", f.path("y.npy")}, wantCE, "zoo:lenet-mnist"},
+		{"labels, model file", []string{"--input", f.path("x.npy"), "--labels", f.path("y.npy")}, wantCE, f.path("lenet.onnx")},
+		{"float64 images", []string{"--input", f.path("x64.npy"), "--labels", f.path("y.npy")}, wantCE, "zoo:lenet-mnist"},
+		{"cotangent", []string{"--input", f.path("x.npy"), "--cotangent", f.path("v.npy")}, wantVJP, "zoo:lenet-mnist"},
+		{"json", []string{"--input", f.path("x.npy"), "--labels", f.path("y.npy"), "--json"}, wantCE, "zoo:lenet-mnist"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := f.path("g.npy")
+			os.Remove(out)
+			args := append([]string{"grad", "--model", tc.model, "--out", out}, tc.args...)
+			code, stdout, stderr := runCLI(t, args...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			shape, g := readFloat32s(t, out)
+			if len(shape) != 4 || shape[0] != 2 || shape[1] != 1 || shape[2] != 28 || shape[3] != 28 {
+				t.Fatalf("shape %v", shape)
+			}
+			nonzero := false
+			for i := range g {
+				if g[i] != tc.want[i] {
+					t.Fatalf("g[%d] = %v, the library gives %v", i, g[i], tc.want[i])
+				}
+				nonzero = nonzero || g[i] != 0
+			}
+			if !nonzero {
+				t.Error("all-zero gradient")
+			}
+			if strings.Contains(tc.name, "json") {
+				var res gradResult
+				if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+					t.Fatalf("%v\n%s", err, stdout)
+				}
+				if res.Schema != report.SchemaVersion || res.Mode != "cross_entropy_sum" || res.Loss == nil || *res.Loss <= 0 {
+					t.Errorf("%+v", res)
+				}
+			} else if !strings.Contains(stdout, "wrote "+out) {
+				t.Errorf("stdout: %s", stdout)
+			}
+		})
+	}
+	// A failed run does not replace or damage an existing output.
+	out := f.path("g.npy")
+	before, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, _ := runCLI(t, "grad", "--model", "zoo:lenet-mnist", "--input", f.path("x_nan.npy"), "--labels", f.path("y.npy"), "--out", out)
+	if code != exitInput {
+		t.Fatalf("exit %d", code)
+	}
+	after, err := os.ReadFile(out)
+	if err != nil || !bytes.Equal(before, after) {
+		t.Errorf("a failed run changed %s (err %v)", out, err)
+	}
+}
