@@ -43,9 +43,13 @@ func TestOpGradients(t *testing.T) {
 				node("Conv", []string{"x", "w"}, []string{"y"}).output("y")
 		}, [][]int{{2, 2, 33, 33}}},
 		{"Conv stride 1 asymmetric pads (shifted GEMM)", func() *testGraph {
-			return newTestGraph(13).input("x", -1, 3, 6, 7).randInit(r, "w", 4, 3, 3, 2).randInit(r, "b", 4).
+			return newTestGraph(13).input("x", -1, 3, 16, 17).randInit(r, "w", 4, 3, 3, 2).randInit(r, "b", 4).
 				node("Conv", []string{"x", "w", "b"}, []string{"y"}, aInts("pads", 2, 0, 1, 1)).output("y")
-		}, [][]int{{2, 3, 6, 7}}},
+		}, [][]int{{2, 3, 16, 17}}},
+		{"Conv stride 1 pads wider than the kernel (shifted GEMM)", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 2, 20, 20).randInit(r, "w", 3, 2, 3, 3).
+				node("Conv", []string{"x", "w"}, []string{"y"}, aInts("pads", 3, 4, 3, 2)).output("y")
+		}, [][]int{{2, 2, 20, 20}}},
 		{"Conv stride 1 several chunks (shifted GEMM)", func() *testGraph {
 			return newTestGraph(13).input("x", -1, 2, 20, 20).randInit(r, "w", 3, 2, 3, 3).
 				node("Conv", []string{"x", "w"}, []string{"y"}, aInts("pads", 1, 1, 1, 1)).output("y")

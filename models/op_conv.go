@@ -340,7 +340,11 @@ func buildConv[T Float](c *buildCtx) (kernel[T], error) {
 		// as images; group them into at most 8 chunks instead.
 		k.chunks = min(k.n, 8)
 	}
-	if k.groups == 1 && !k.depthwise && !wd.oneD && wd.sh == 1 && wd.sw == 1 && wd.dh == 1 && wd.dw == 1 && wd.kh*wd.kw > 1 {
+	// Stride-1 convolutions whose padding wastes little (large maps) run as
+	// shifted GEMMs; on small maps the padded grid is mostly padding, and
+	// im2col's copies are cheap next to the GEMM over many channels.
+	useful := float64(wd.oh*wd.ow) / float64((wd.h+wd.pt+wd.pb)*(wd.w+wd.pl+wd.pr))
+	if k.groups == 1 && !k.depthwise && !wd.oneD && wd.sh == 1 && wd.sw == 1 && wd.dh == 1 && wd.dw == 1 && wd.kh*wd.kw > 1 && useful >= 0.7 {
 		k.setupShift()
 		k.sbufs = make([]*shiftBufs[T], k.chunks)
 	}

@@ -15,7 +15,7 @@ import "github.com/advmatrix/advmatrix/internal/gemm"
 
 type shiftPlan struct {
 	hp, wp, p  int // padded plane and its size
-	hg, wg, pg int // gradient plane: the output padded by kernel−1 each side
+	hg, wg, pg int // gradient plane: H+kh−1 × W+kw−1, the input grid plus the kernel's reach
 	ldx, ldg   int // row strides of the padded input and gradient buffers
 }
 
@@ -23,7 +23,7 @@ func (k *convK[T]) setupShift() {
 	w := k.w
 	sp := &shiftPlan{hp: w.h + w.pt + w.pb, wp: w.w + w.pl + w.pr}
 	sp.p = sp.hp * sp.wp
-	sp.hg, sp.wg = sp.hp+w.kh-1, sp.wp+w.kw-1
+	sp.hg, sp.wg = w.h+w.kh-1, w.w+w.kw-1
 	sp.pg = sp.hg * sp.wg
 	k.shift = sp
 	k.nb = min(k.n, max(1, (2048+sp.p-1)/sp.p))
@@ -179,16 +179,25 @@ func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1, ch int) {
 		buf.gxgrd = make([]T, k.c*k.nb*sp.pg)
 	}
 	// The input gradient is a full correlation of the output cotangent with
-	// the flipped kernel: place gy at offset (kh−1, kw−1) in a plane of
-	// width wg; then gx on the padded input grid is Σ_t Wᵀ_t · shifted G.
+	// the flipped kernel. gx[y, x] = Σ_ij Wᵀ_ij gy[y+pt−i, x+pl−j], so with
+	// gy[oy, ox] stored at (oy+kh−1−pt, ox+kw−1−pl) of a plane of width wg,
+	// gx on the unpadded input grid is Σ_t Wᵀ_t · (G shifted by tap t).
+	// Cotangent rows or columns that reach no input (pads wider than the
+	// kernel's reach) fall outside the plane and are dropped.
 	clear(buf.gpad)
+	r0, c0 := w.kh-1-w.pt, w.kw-1-w.pl
+	oxLo, oxHi := max(0, -c0), min(w.ow, sp.wg-c0)
 	for b := 0; b < nb; b++ {
 		for m := 0; m < k.m; m++ {
 			src := gy[((n0+b)*k.m+m)*k.ohw:]
 			g := buf.gpad[m*sp.ldg+b*sp.pg:]
 			for oy := 0; oy < w.oh; oy++ {
-				o := (oy+w.kh-1)*sp.wg + w.kw - 1
-				copy(g[o:o+w.ow], src[oy*w.ow:(oy+1)*w.ow])
+				r := oy + r0
+				if r < 0 || r >= sp.hg || oxHi <= oxLo {
+					continue
+				}
+				o := r*sp.wg + c0
+				copy(g[o+oxLo:o+oxHi], src[oy*w.ow+oxLo:oy*w.ow+oxHi])
 			}
 		}
 	}
@@ -208,7 +217,7 @@ func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1, ch int) {
 			dst := gx[((n0+b)*k.c+c)*hw:]
 			g := buf.gxgrd[c*cols+b*sp.pg:]
 			for y := 0; y < w.h; y++ {
-				src := g[(y+w.pt)*sp.wg+w.pl : (y+w.pt)*sp.wg+w.pl+w.w]
+				src := g[y*sp.wg : y*sp.wg+w.w]
 				d := dst[y*w.w : (y+1)*w.w]
 				for i, v := range src {
 					d[i] += v
