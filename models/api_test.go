@@ -1,6 +1,7 @@
 package models
 
 import (
+	"bytes"
 	"math"
 	"testing"
 )
@@ -161,5 +162,57 @@ func TestParamGrads(t *testing.T) {
 	}
 	if err := m.SetParam(params[last].Name, old[:3]); err == nil {
 		t.Error("wrong-sized SetParam accepted")
+	}
+}
+
+// Kernels cache rearranged weights between calls; changing a weight must
+// reach every cache (forward and both backward layouts).
+func TestSetParamReachesCachedWeights(t *testing.T) {
+	m, x, y := lenetFixture(t)
+	g0, z0, err := m.CrossEntropyGrad(x, y) // fills the caches
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := m.Params()[0]
+	if len(conv.Shape) != 4 {
+		t.Fatalf("first parameter %v is not a convolution weight", conv)
+	}
+	w, _ := m.ParamValues(conv.Name)
+	for i := range w {
+		w[i] *= -1.5
+	}
+	if err := m.SetParam(conv.Name, w); err != nil {
+		t.Fatal(err)
+	}
+	g1, z1, err := m.CrossEntropyGrad(x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fresh model with the same weights is the reference.
+	var buf bytes.Buffer
+	if err := m.WriteONNX(&buf); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Load(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, z2, err := fresh.CrossEntropyGrad(x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b []float32) bool {
+		for i := range a {
+			if a[i] != b[i] {
+				return false
+			}
+		}
+		return true
+	}
+	if same(z0, z1) || same(g0, g1) {
+		t.Fatal("changing a convolution weight did not change the logits or gradient")
+	}
+	if !same(z1, z2) || !same(g1, g2) {
+		t.Error("after SetParam, logits or gradient differ from a freshly loaded model with the same weights")
 	}
 }

@@ -25,6 +25,15 @@ type kernel[T Float] interface {
 
 type builder[T Float] func(c *buildCtx) (kernel[T], error)
 
+// weightCacher is a kernel that keeps a derived layout of some inputs (a
+// convolution's weights rearranged for GEMM) between calls. The compiler
+// tells it which inputs never change between parameter loads, and the
+// program tells it when parameters were reloaded.
+type weightCacher interface {
+	setFixedInputs(fixed []bool)
+	invalidate()
+}
+
 type opDef struct {
 	since  int64
 	static []int // inputs read at compile time: shapes, axes, bounds
@@ -247,6 +256,9 @@ func compile[T Float](g *graph, opt compileOptions) (*program[T], error) {
 		}
 		vals[name] = &vinfo{shape: k.shape, dtype: k.dtype, konst: k, slot: -1}
 	}
+	// fixedSlot marks constants and parameters: slots whose values change
+	// only when parameters are loaded.
+	fixedSlot := map[int]bool{}
 	// constSlot materialises a compile-time value consumed at run time.
 	constSlot := func(v *vinfo, name string) int {
 		if v.slot >= 0 {
@@ -258,6 +270,7 @@ func compile[T Float](g *graph, opt compileOptions) (*program[T], error) {
 			reqGrad = opt.paramGrad
 		}
 		s := newSlot(v.shape, reqGrad)
+		fixedSlot[s] = true
 		if isParam && v.isParam {
 			p.paramSlot[pi] = s
 		} else {
@@ -367,6 +380,13 @@ func compile[T Float](g *graph, opt compileOptions) (*program[T], error) {
 		}
 		_ = ni
 		st.needBack = reqGrad
+		if wc, ok := k.(weightCacher); ok {
+			fixed := make([]bool, len(st.in))
+			for j, s := range st.in {
+				fixed[j] = s >= 0 && fixedSlot[s]
+			}
+			wc.setFixedInputs(fixed)
+		}
 		for _, s := range st.in {
 			st.ins = append(st.ins, slotData(p.data, s))
 			st.gins = append(st.gins, slotData(p.grad, s))
@@ -472,6 +492,7 @@ func foldNode(ctx *buildCtx, def opDef) ([]*constant, error) {
 
 // loadParams copies the model's current weights into the program.
 func (p *program[T]) loadParams(g *graph) {
+	p.weightsChanged()
 	for i, s := range p.paramSlot {
 		if s < 0 {
 			continue
@@ -479,6 +500,16 @@ func (p *program[T]) loadParams(g *graph) {
 		dst := p.data[s]
 		for j, v := range g.params[i].data {
 			dst[j] = T(v)
+		}
+	}
+}
+
+// weightsChanged tells kernels that cache rearranged weights that parameter
+// or constant slots were written.
+func (p *program[T]) weightsChanged() {
+	for _, st := range p.steps {
+		if wc, ok := st.k.(weightCacher); ok {
+			wc.invalidate()
 		}
 	}
 }

@@ -123,6 +123,7 @@ func checkGradients(t *testing.T, model []byte, shapes [][]int, seed uint64) {
 		v[i] = r.NormFloat64()
 	}
 	objective := func() float64 {
+		p.weightsChanged() // parameters are perturbed in place below
 		p.forward()
 		s := 0.0
 		for i, y := range p.data[out] {

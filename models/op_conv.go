@@ -256,11 +256,14 @@ type convK[T Float] struct {
 	depthwise bool
 	wsize     int
 
-	shift *shiftPlan // non-nil: stride-1 convolution by shifted GEMMs
-	sbufs []*shiftBufs[T]
-	taps  []T   // W as kh·kw matrices m × c
-	tapsT []T   // and c × m
-	dtaps [][]T // per chunk: weight gradient by tap
+	shift   *shiftPlan // non-nil: stride-1 convolution by shifted GEMMs
+	sbufs   []*shiftBufs[T]
+	fixedW  bool  // the weights change only when parameters are reloaded
+	tapsOK  bool  // taps hold the current weights
+	tapsTOK bool  // tapsT or wT hold the current weights
+	taps    []T   // W as kh·kw matrices m × c
+	tapsT   []T   // and c × m
+	dtaps   [][]T // per chunk: weight gradient by tap
 
 	// The current call's operands, for the chunk functions below, which
 	// are method values made once so that dispatching them allocates
@@ -387,8 +390,9 @@ func (k *convK[T]) forward(in, out [][]T) {
 		k.fwdFn = k.forwardChunk
 	}
 	k.in, k.out = in, out
-	if k.shift != nil {
+	if k.shift != nil && !(k.fixedW && k.tapsOK) {
 		k.packTaps(in[1], false)
+		k.tapsOK = true
 	}
 	k.group.For(k.usedChunks(), k.fwdFn)
 	k.in, k.out = nil, nil
@@ -477,9 +481,13 @@ func (k *convK[T]) backward(in, out, gout, gin [][]T) {
 	if k.bwdFn == nil {
 		k.bwdFn = k.backwardChunk
 	}
-	if k.shift != nil && gin[0] != nil {
+	if gin[0] != nil && k.fixedW && k.tapsTOK {
+		// The rearranged weights from an earlier call are still current.
+	} else if k.shift != nil && gin[0] != nil {
 		k.packTaps(in[1], true)
+		k.tapsTOK = true
 	} else if gin[0] != nil && !k.depthwise {
+		k.tapsTOK = true
 		// Transposing once here saves GEMM from transposing W per image.
 		if k.wT == nil {
 			k.wT = make([]T, k.wsize)
@@ -690,3 +698,7 @@ func (k *convK[T]) depthwiseBackward(x, wt, gy, gx, gw []T) {
 		}
 	}
 }
+
+func (k *convK[T]) setFixedInputs(fixed []bool) { k.fixedW = len(fixed) > 1 && fixed[1] }
+
+func (k *convK[T]) invalidate() { k.tapsOK, k.tapsTOK = false, false }
