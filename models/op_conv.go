@@ -350,6 +350,7 @@ func buildConv[T Float](c *buildCtx) (kernel[T], error) {
 	if k.groups == 1 && !k.depthwise && !wd.oneD && wd.sh == 1 && wd.sw == 1 && wd.dh == 1 && wd.dw == 1 && wd.kh*wd.kw > 1 && useful >= 0.7 {
 		k.setupShift()
 		k.sbufs = make([]*shiftBufs[T], k.chunks)
+		k.dtaps = make([][]T, k.chunks)
 	}
 	k.cols = make([][]T, k.chunks)
 	k.ybufs = make([][]T, k.chunks)

@@ -151,9 +151,6 @@ func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1, ch int) {
 				}
 			}
 		}
-		if len(k.dtaps) == 0 {
-			k.dtaps = make([][]T, k.chunks)
-		}
 		if k.dtaps[ch] == nil {
 			k.dtaps[ch] = make([]T, k.wsize)
 		}
