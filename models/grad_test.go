@@ -3,6 +3,9 @@ package models
 import (
 	"math/rand/v2"
 	"testing"
+
+	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // Every differentiable op's VJP against central finite differences, in
@@ -105,6 +108,15 @@ func TestOpGradients(t *testing.T) {
 				init("lo", []int{}, []float32{-0.3}).init("hi", []int{}, []float32{0.4}).node("Clip", []string{"x", "lo", "hi"}, []string{"c"}).
 				node("Sum", []string{"a", "b", "c"}, []string{"y"}).output("y")
 		}, [][]int{{4, 6}}},
+		{"Identity Dropout Cast Where", func() *testGraph {
+			t := newTestGraph(13).input("x", 3, 4).node("Identity", []string{"x"}, []string{"a"}).
+				node("Dropout", []string{"a"}, []string{"b"}).node("Cast", []string{"b"}, []string{"c"}, aInt("to", int64(dtFloat))).
+				node("Neg", []string{"x"}, []string{"n"}).node("ReduceMin", []string{"x"}, []string{"m"}, aInts("axes", 1), aInt("keepdims", 1)).
+				node("Add", []string{"n", "m"}, []string{"nm"})
+			t.g.Initializer = append(t.g.Initializer, &pb.TensorProto{Name: proto.String("cond"), Dims: []int64{4},
+				DataType: proto.Int32(dtBool), RawData: []byte{1, 0, 0, 1}})
+			return t.node("Where", []string{"cond", "c", "nm"}, []string{"y"}).output("y")
+		}, [][]int{{3, 4}}},
 		{"Max Min", func() *testGraph {
 			return newTestGraph(13).input("a", 3, 4).input("b", 4).node("Max", []string{"a", "b"}, []string{"c"}).node("Min", []string{"c", "a"}, []string{"y"}).output("y")
 		}, [][]int{{3, 4}, {4}}},
