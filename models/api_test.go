@@ -216,3 +216,42 @@ func TestSetParamReachesCachedWeights(t *testing.T) {
 		t.Error("after SetParam, logits or gradient differ from a freshly loaded model with the same weights")
 	}
 }
+
+func TestPass(t *testing.T) {
+	m, x, _ := lenetFixture(t)
+	v := readNPY32(t, "lenet_v.npy")
+	want, err := m.VJP(x, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := m.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := make([]float32, 80)
+	_ = m.Logits(z, x)
+	for i, l := range ps.Logits() {
+		if l != z[i] {
+			t.Fatalf("pass logit %d = %v, Logits %v", i, l, z[i])
+		}
+	}
+	dx := make([]float32, len(x))
+	for rep := 0; rep < 2; rep++ { // a pass serves several VJPs
+		if err := ps.VJP(dx, v); err != nil {
+			t.Fatal(err)
+		}
+		for i := range dx {
+			if dx[i] != want[i] {
+				t.Fatalf("rep %d: pass VJP[%d] = %v, VJP %v", rep, i, dx[i], want[i])
+			}
+		}
+	}
+	if err := ps.VJP(dx, v[:3]); err == nil {
+		t.Error("short cotangent accepted")
+	}
+	ps.Close()
+	ps.Close()
+	if err := ps.VJP(dx, v); err == nil {
+		t.Error("VJP on a closed pass accepted")
+	}
+}
