@@ -1,0 +1,252 @@
+package attacks
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Params are the settings a user gives an attack by name (the CLI's
+// flags, a scenario file's fields). Zero values mean "the attack's
+// default"; Set records which fields were given explicitly.
+type Params struct {
+	Eps      float64
+	Alpha    float64
+	Steps    int
+	Norm     Norm
+	Momentum float64
+	Target   TargetMode
+	Targets  []int
+	Fusion   Fusion
+	Seed     uint64
+	// Extra holds method-specific settings by name (for example AdaEA's
+	// "beta" and "threshold", CWA's "inner_step" and "reverse_step", DI's
+	// "di_prob"); each attack documents and validates its own.
+	Extra map[string]float64
+	// Set lists the fields given explicitly ("eps", "alpha", "steps",
+	// "momentum", "norm", or an Extra key).
+	Set map[string]bool
+}
+
+// Has reports whether a field was given.
+func (p Params) Has(name string) bool { return p.Set[name] }
+
+// ExtraOr returns an Extra setting or a default.
+func (p Params) ExtraOr(name string, def float64) float64 {
+	if v, ok := p.Extra[name]; ok {
+		return v
+	}
+	return def
+}
+
+// Spec describes an attack that can be made by name.
+type Spec struct {
+	Name     string
+	Summary  string   // one line for --help
+	Extras   []string // Extra keys it understands
+	Gradient bool     // needs surrogate gradients (false: query-only or a corruption)
+	// Defaults returns the defaults for images of the given shape (C, H, W);
+	// they are printed with the results.
+	Defaults func(shape []int) Params
+	// New makes the attack from complete Params: callers merge what the
+	// user gave with Defaults first (Params.Merge).
+	New func(p Params) (Attack, error)
+}
+
+var registry = struct {
+	sync.Mutex
+	specs map[string]Spec
+}{specs: map[string]Spec{}}
+
+// Register adds an attack; it panics on a duplicate name (a programming
+// error, as in database/sql.Register).
+func Register(s Spec) {
+	registry.Lock()
+	defer registry.Unlock()
+	if _, dup := registry.specs[s.Name]; dup {
+		panic("attacks: Register called twice for " + s.Name)
+	}
+	registry.specs[s.Name] = s
+}
+
+// Lookup finds an attack by name.
+func Lookup(name string) (Spec, error) {
+	registry.Lock()
+	defer registry.Unlock()
+	s, ok := registry.specs[strings.ToLower(name)]
+	if !ok {
+		var names []string
+		for n := range registry.specs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return Spec{}, fmt.Errorf("unknown attack %q (known: %s)", name, strings.Join(names, ", "))
+	}
+	return s, nil
+}
+
+// Specs lists every registered attack by name.
+func Specs() []Spec {
+	registry.Lock()
+	defer registry.Unlock()
+	var out []Spec
+	for _, s := range registry.specs {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Merge fills the fields of p not given explicitly from defaults.
+func (p Params) Merge(def Params) Params {
+	out := def
+	if p.Has("eps") {
+		out.Eps = p.Eps
+	}
+	if p.Has("alpha") {
+		out.Alpha = p.Alpha
+	}
+	if p.Has("steps") {
+		out.Steps = p.Steps
+	}
+	if p.Has("norm") {
+		out.Norm = p.Norm
+	}
+	if p.Has("momentum") {
+		out.Momentum = p.Momentum
+	}
+	out.Target, out.Targets, out.Fusion, out.Seed = p.Target, p.Targets, p.Fusion, p.Seed
+	if out.Extra == nil {
+		out.Extra = map[string]float64{}
+	} else {
+		cp := map[string]float64{}
+		for k, v := range out.Extra {
+			cp[k] = v
+		}
+		out.Extra = cp
+	}
+	for k, v := range p.Extra {
+		out.Extra[k] = v
+	}
+	out.Set = p.Set
+	return out
+}
+
+// CheckExtras rejects Extra keys an attack does not understand.
+func (s Spec) CheckExtras(p Params) error {
+	for k := range p.Extra {
+		ok := false
+		for _, e := range s.Extras {
+			if e == k {
+				ok = true
+			}
+		}
+		if !ok {
+			return fmt.Errorf("attack %s has no parameter %q (it takes: %s)", s.Name, k, strings.Join(s.Extras, ", "))
+		}
+	}
+	return nil
+}
+
+// mnistScale reports whether images look like MNIST-sized single-channel
+// digits, whose published defaults (ε = 0.3 PGD, 0.25 FGSM) differ from the
+// natural-image ones (8/255, 16/255).
+func mnistScale(shape []int) bool { return len(shape) == 3 && shape[0] == 1 }
+
+func init() {
+	type preset struct {
+		name, summary string
+		make          func(p Params) *Config
+		def           func(digits bool) Params
+	}
+	withParams := func(c *Config, p Params) *Config {
+		c.Norm, c.Target, c.Targets, c.Fusion, c.Seed = p.Norm, p.Target, p.Targets, p.Fusion, p.Seed
+		if v, ok := p.Extra["di_prob"]; ok {
+			c.DI.P = v
+		}
+		if v, ok := p.Extra["di_rate"]; ok {
+			c.DI.Rate = v
+		}
+		if v, ok := p.Extra["ti_kernel"]; ok {
+			c.TIKernel = int(v)
+		}
+		if v, ok := p.Extra["restarts"]; ok {
+			c.Restarts = int(v)
+		}
+		return c
+	}
+	presets := []preset{
+		{"fgsm", "one gradient-sign step of size ε (Goodfellow et al. 2015)",
+			func(p Params) *Config { return FGSM(p.Eps) },
+			func(d bool) Params {
+				if d {
+					return Params{Eps: 0.25}
+				}
+				return Params{Eps: 8.0 / 255}
+			}},
+		{"ifgsm", "iterative FGSM / BIM (Kurakin et al. 2017)",
+			func(p Params) *Config { return IFGSM(p.Eps, p.Alpha, p.Steps) },
+			func(d bool) Params {
+				if d {
+					return Params{Eps: 0.3, Alpha: 0.01, Steps: 40}
+				}
+				return Params{Eps: 8.0 / 255, Alpha: 2.0 / 255, Steps: 10}
+			}},
+		{"pgd", "projected gradient descent with a random start and optional restarts (Madry et al. 2018)",
+			func(p Params) *Config { return PGD(p.Eps, p.Alpha, p.Steps) },
+			func(d bool) Params {
+				if d {
+					return Params{Eps: 0.3, Alpha: 0.01, Steps: 40}
+				}
+				return Params{Eps: 8.0 / 255, Alpha: 2.0 / 255, Steps: 10}
+			}},
+		{"mifgsm", "momentum iterative FGSM (Dong et al. 2018)",
+			func(p Params) *Config { return MIFGSM(p.Eps, p.Alpha, p.Steps, p.Momentum) },
+			func(d bool) Params {
+				if d {
+					return Params{Eps: 0.3, Alpha: 0.03, Steps: 10, Momentum: 1}
+				}
+				return Params{Eps: 16.0 / 255, Alpha: 1.6 / 255, Steps: 10, Momentum: 1}
+			}},
+		{"difgsm", "MI-FGSM with input diversity: random resize and pad (Xie et al. 2019)",
+			func(p Params) *Config { return DIFGSM(p.Eps, p.Alpha, p.Steps, p.Momentum) },
+			func(d bool) Params {
+				if d {
+					return Params{Eps: 0.3, Alpha: 0.03, Steps: 10, Momentum: 1}
+				}
+				return Params{Eps: 16.0 / 255, Alpha: 1.6 / 255, Steps: 10, Momentum: 1}
+			}},
+		{"tifgsm", "translation-invariant MI-DI-FGSM: Gaussian-smoothed gradients (Dong et al. 2019)",
+			func(p Params) *Config { return TIFGSM(p.Eps, p.Alpha, p.Steps, p.Momentum) },
+			func(d bool) Params {
+				if d {
+					return Params{Eps: 0.3, Alpha: 0.03, Steps: 10, Momentum: 1}
+				}
+				return Params{Eps: 16.0 / 255, Alpha: 1.6 / 255, Steps: 10, Momentum: 1}
+			}},
+		{"rfgsm", "FGSM after a random sign step of size α (Tramèr et al. 2018)",
+			func(p Params) *Config { return RFGSM(p.Eps, p.Alpha, p.Steps) },
+			func(d bool) Params {
+				if d {
+					return Params{Eps: 0.3, Alpha: 0.15, Steps: 1}
+				}
+				return Params{Eps: 16.0 / 255, Alpha: 8.0 / 255, Steps: 1}
+			}},
+	}
+	for _, pr := range presets {
+		pr := pr
+		Register(Spec{
+			Name: pr.name, Summary: pr.summary, Gradient: true,
+			Extras:   []string{"di_prob", "di_rate", "ti_kernel", "restarts"},
+			Defaults: func(shape []int) Params { return pr.def(mnistScale(shape)) },
+			New: func(p Params) (Attack, error) {
+				c := withParams(pr.make(p), p)
+				if err := c.Validate(); err != nil {
+					return nil, fmt.Errorf("%s: %w", pr.name, err)
+				}
+				return c, nil
+			},
+		})
+	}
+}
