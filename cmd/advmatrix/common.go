@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/advmatrix/advmatrix/datasets"
@@ -119,4 +120,78 @@ func shapeString(s []int) string {
 		parts[i] = fmt.Sprint(d)
 	}
 	return strings.Join(parts, "×")
+}
+
+// hashFile describes a file by path and content hash.
+func hashFile(path string) (report.File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return report.File{Path: path}, err
+	}
+	h := sha256.Sum256(b)
+	return report.File{Path: path, SHA256: hex.EncodeToString(h[:])}, nil
+}
+
+// checkOutputDir fails early, before any work, when an output file's
+// folder does not exist. An empty path is no output.
+func checkOutputDir(path string) error {
+	if path == "" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("cannot write %s: %s is not a folder", path, dir)
+	}
+	return nil
+}
+
+// pendingFile is an output ready to be written.
+type pendingFile struct {
+	path string
+	data []byte
+}
+
+// writeFilesAtomic writes every file to a temporary file beside it and
+// renames them into place only when all were written, so that a failed run
+// leaves none of its outputs (and no temporary files) behind.
+func writeFilesAtomic(files []pendingFile) (err error) {
+	var tmps []string
+	defer func() {
+		if err != nil {
+			for _, t := range tmps {
+				os.Remove(t)
+			}
+		}
+	}()
+	for _, f := range files {
+		tmp, err := os.CreateTemp(filepath.Dir(f.path), "."+filepath.Base(f.path)+".tmp*")
+		if err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+		tmps = append(tmps, tmp.Name())
+		_, err = tmp.Write(f.data)
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Chmod(tmp.Name(), 0o644)
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+	}
+	for i, f := range files {
+		if err := os.Rename(tmps[i], f.path); err != nil {
+			// Undo the renames already done.
+			for _, g := range files[:i] {
+				os.Remove(g.path)
+			}
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+	}
+	return nil
 }

@@ -48,7 +48,7 @@ Exit codes: 0 done, 1 a gate failed, 2 usage or input error, 3 internal error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newInspectCmd(), newEvalCmd(), newGradCmd(), newVersionCmd())
+	root.AddCommand(newInspectCmd(), newEvalCmd(), newGradCmd(), newAttackCmd(), newVersionCmd())
 	return root
 }
 

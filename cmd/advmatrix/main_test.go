@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/advmatrix/advmatrix/datasets/npy"
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
+	"github.com/advmatrix/advmatrix/models"
 	"github.com/advmatrix/advmatrix/models/zoo"
 	"github.com/advmatrix/advmatrix/report"
 	"google.golang.org/protobuf/proto"
@@ -400,5 +402,243 @@ func TestGrad(t *testing.T) {
 	after, err := os.ReadFile(out)
 	if err != nil || !bytes.Equal(before, after) {
 		t.Errorf("a failed run changed %s (err %v)", out, err)
+	}
+}
+
+// attackFixtures writes models and target files for the attack tests:
+// a 3-class model and a model taking 8×8 images (softmax regressions), and
+// target files of the right and the wrong length for 20 images.
+func attackFixtures(t *testing.T, f *fixtures) {
+	t.Helper()
+	for name, c := range map[string]struct {
+		shape   []int
+		classes int
+	}{"three_classes.onnx": {[]int{1, 28, 28}, 3}, "small_images.onnx": {[]int{1, 8, 8}, 10}} {
+		d := c.shape[0] * c.shape[1] * c.shape[2]
+		w := make([]float32, d*c.classes)
+		for i := range w {
+			w[i] = float32(i%13)/13 - 0.5
+		}
+		m, err := models.SoftmaxRegression(c.shape, c.classes, w, make([]float32, c.classes))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.SaveFile(f.path(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t20 := make([]int64, 20)
+	for i := range t20 {
+		t20[i] = int64(i % 10)
+	}
+	writeNPY(t, f.path("t20.npy"), npy.NewInt64([]int{20}, t20))
+	writeNPY(t, f.path("t19.npy"), npy.NewInt64([]int{19}, t20[:19]))
+	bad := append([]int64(nil), t20...)
+	bad[3] = 10
+	writeNPY(t, f.path("t20bad.npy"), npy.NewInt64([]int{20}, bad))
+}
+
+const mlpVictim = "../../testdata/torch/mlp_op13.onnx"
+
+func TestAttackExitCodes(t *testing.T) {
+	f := newFixtures(t)
+	attackFixtures(t, f)
+	p := f.path
+	base := func(args ...string) []string {
+		return append([]string{"attack", "--attack", "fgsm", "--surrogate", "zoo:lenet-mnist", "--victim", mlpVictim, "--limit", "20",
+			"--save-adv", p("bad_adv.npy"), "--grid", p("bad_grid.png")}, args...)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"help lists the attacks", []string{"attack", "--help"}, exitOK, []string{"fgsm", "one gradient-sign step", "pgd", "mifgsm", "--limit", "500"}},
+		{"white-box", []string{"attack", "--attack", "fgsm", "--surrogate", "zoo:lenet-mnist", "--limit", "10"}, exitOK, []string{"white-box", "ASR on correct", "10/10"}},
+		{"table", []string{"attack", "--attack", "ifgsm", "--steps", "2", "--surrogate", "zoo:lenet-mnist", "--victim", mlpVictim, "--limit", "10", "--quantize", "--targeted", "random"},
+			exitOK, []string{"ASR all", "ASR ratio", "targeted success", "uint8", "steps=2", "given       steps", "SSIM", "gradient (images)"}},
+
+		{"negative eps", base("--eps", "-0.1"), exitInput, []string{"--eps", "-0.1"}},
+		{"NaN eps", base("--eps", "NaN"), exitInput, []string{"--eps"}},
+		{"zero steps", base("--steps", "0"), exitInput, []string{"--steps 0"}},
+		{"unknown attack", []string{"attack", "--attack", "nope", "--surrogate", "zoo:lenet-mnist"}, exitInput, []string{"unknown attack", "nope", "fgsm"}},
+		{"no attack", []string{"attack", "--surrogate", "zoo:lenet-mnist"}, exitInput, []string{"--attack", "fgsm"}},
+		{"unknown param", base("--param", "bogus=1"), exitInput, []string{"bogus", "di_prob"}},
+		{"malformed param", base("--param", "di_prob"), exitInput, []string{"key=value"}},
+		{"non-numeric param", base("--param", "di_prob=lots"), exitInput, []string{"lots"}},
+		{"bad param value", base("--param", "di_prob=2"), exitInput, []string{"probability"}},
+		{"no surrogate", []string{"attack", "--attack", "fgsm", "--victim", mlpVictim}, exitInput, []string{"--surrogate"}},
+		{"victim with other classes", base("--victim", p("three_classes.onnx")), exitInput, []string{"three_classes.onnx", "3 classes", "10"}},
+		{"victim with other images", base("--victim", p("small_images.onnx")), exitInput, []string{"small_images.onnx", "1×8×8", "1×28×28"}},
+		{"surrogates that disagree", base("--surrogate", p("three_classes.onnx")), exitInput, []string{"surrogate 1", "3 classes"}},
+		{"missing victim", base("--victim", p("missing.onnx")), exitInput, []string{"missing.onnx"}},
+		{"unsupported surrogate", []string{"attack", "--attack", "fgsm", "--surrogate", p("unsupported.onnx")}, exitInput, []string{"NonMaxSuppression"}},
+		{"targets of the wrong length", base("--targets", p("t19.npy")), exitInput, []string{"t19.npy", "[19]", "[20]"}},
+		{"target out of range", base("--targets", p("t20bad.npy")), exitInput, []string{"t20bad.npy", "10"}},
+		{"missing targets", base("--targets", p("nope.npy")), exitInput, []string{"nope.npy"}},
+		{"given without targets", base("--targeted", "given"), exitInput, []string{"--targets"}},
+		{"targets with random", base("--targeted", "random", "--targets", p("t20.npy")), exitInput, []string{"--targets", "random"}},
+		{"unknown target mode", base("--targeted", "sometimes"), exitInput, []string{"sometimes"}},
+		{"unknown norm", base("--norm", "l3"), exitInput, []string{"l3"}},
+		{"unknown fusion", base("--fusion", "votes"), exitInput, []string{"votes"}},
+		{"zero batch", base("--batch", "0"), exitInput, []string{"--batch"}},
+		{"negative limit", base("--limit", "-1"), exitInput, []string{"-1"}},
+		{"data without labels", base("--data", "npy:"+p("x.npy")), exitInput, []string{"no labels"}},
+		{"output folder missing", base("--save-adv", p("no/such/adv.npy")), exitInput, []string{"no/such"}},
+		{"grid folder missing", base("--grid", p("no/such/g.png")), exitInput, []string{"no/such"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, tc.args...)
+			all := stdout + stderr
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("output does not mention %q\nstdout: %s\nstderr: %s", w, stdout, stderr)
+				}
+			}
+			if code != exitOK {
+				if !strings.HasPrefix(stderr, "advmatrix: ") || strings.Contains(stderr, "internal error") {
+					t.Errorf("stderr: %q", stderr)
+				}
+				if stdout != "" {
+					t.Errorf("a failed run printed results: %s", stdout)
+				}
+			}
+			for _, out := range []string{"bad_adv.npy", "bad_grid.png"} {
+				if _, err := os.Stat(p(out)); err == nil && code != exitOK {
+					t.Errorf("a failed run left %s behind", out)
+				}
+				os.Remove(p(out))
+			}
+			if tmp, _ := filepath.Glob(p(".*tmp*")); len(tmp) > 0 {
+				t.Errorf("temporary files left behind: %v", tmp)
+			}
+		})
+	}
+}
+
+func TestAttackJSON(t *testing.T) {
+	dir := t.TempDir()
+	adv, grid := filepath.Join(dir, "adv.npy"), filepath.Join(dir, "grid.png")
+	code, stdout, stderr := runCLI(t, "attack", "--attack", "fgsm", "--surrogate", "zoo:lenet-mnist", "--victim", mlpVictim,
+		"--limit", "20", "--json", "--save-adv", adv, "--grid", grid, "--grid-rows", "3")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res report.AttackResult
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&res); err != nil {
+		t.Fatalf("stdout is not one AttackResult: %v\n%s", err, stdout)
+	}
+	if res.Schema != report.SchemaVersion || res.Attack != "fgsm" || res.N != 20 || res.Data.N != 20 || res.WhiteBox {
+		t.Errorf("header %+v", res)
+	}
+	if res.Params.Eps != 0.25 || res.Params.Steps != 1 || res.Params.Norm != "linf" || res.Eps != 0.25 || len(res.Params.Given) != 0 {
+		t.Errorf("params %+v", res.Params)
+	}
+	if len(res.Surrogates) != 1 || res.Surrogates[0].SHA256 == "" || len(res.Victims) != 1 || res.Victims[0].Model.SHA256 == "" {
+		t.Fatalf("models %+v %+v", res.Surrogates, res.Victims)
+	}
+	v := res.Victims[0]
+	if v.Surrogate || v.Quantized != nil || v.TargetedSuccess != nil {
+		t.Errorf("victim %+v", v)
+	}
+	if v.CleanAccuracy.Den != 20 || v.AdvAccuracy.Den != 20 || v.ASRAll.Den != 20 {
+		t.Errorf("denominators: clean %+v adv %+v asr_all %+v", v.CleanAccuracy, v.AdvAccuracy, v.ASRAll)
+	}
+	if v.ASRAll.Num != 20-v.AdvAccuracy.Num || v.ASROnCorrect.Den != v.CleanAccuracy.Num || v.ASROnCorrect.Num > v.ASRAll.Num {
+		t.Errorf("asr_all %+v asr_on_correct %+v", v.ASRAll, v.ASROnCorrect)
+	}
+	if r := v.ASRRatio; !r.Defined || r.Den != v.CleanAccuracy.Num || r.Num != v.CleanAccuracy.Num-v.AdvAccuracy.Num || !(r.Lo95 <= r.Value && r.Value <= r.Hi95) {
+		t.Errorf("asr_ratio %+v", r)
+	}
+	if v.ASRAll.Num == 0 {
+		t.Error("FGSM at ε = 0.25 fooled no MLP image")
+	}
+	if res.SurrogateForwardEvals != 20 || res.SurrogateGradEvals != 20 {
+		t.Errorf("evaluations: %d forward, %d gradient; FGSM on 20 images takes 20 of each", res.SurrogateForwardEvals, res.SurrogateGradEvals)
+	}
+	pt := res.Perturbation
+	if math.Abs(pt.Linf.Max-0.25) > 1e-6 || pt.L2.Mean <= 0 || pt.L0.Max <= 0 || pt.L0.Max > 784 || pt.Values != 784 {
+		t.Errorf("perturbation %+v", pt)
+	}
+	if !(res.MeanSSIM > 0 && res.MeanSSIM < 1) {
+		t.Errorf("SSIM %v", res.MeanSSIM)
+	}
+	shape, x := readFloat32s(t, adv)
+	if len(shape) != 4 || shape[0] != 20 || shape[1] != 1 || shape[2] != 28 || shape[3] != 28 {
+		t.Fatalf("adv shape %v", shape)
+	}
+	for i, e := range x {
+		if e < 0 || e > 1 {
+			t.Fatalf("adv[%d] = %v", i, e)
+		}
+	}
+	gf, err := os.Open(grid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gf.Close()
+	img, err := png.Decode(gf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3 rows of 28×28 at ×4 with 2 px separators.
+	if s := img.Bounds().Size(); s.X != 3*112+8 || s.Y != 3*112+8 {
+		t.Errorf("grid size %v", s)
+	}
+
+	// The same run again gives the same JSON apart from times.
+	code, stdout2, _ := runCLI(t, "attack", "--attack", "fgsm", "--surrogate", "zoo:lenet-mnist", "--victim", mlpVictim, "--limit", "20", "--json")
+	if code != exitOK {
+		t.Fatal(code)
+	}
+	var res2 report.AttackResult
+	if err := json.Unmarshal([]byte(stdout2), &res2); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*report.AttackResult{&res, &res2} {
+		r.StartedAt, r.AttackSeconds, r.EvalSeconds, r.WallSeconds, r.ModelSeconds, r.GradEvalsPerSecond = "", 0, 0, 0, 0, 0
+	}
+	a, _ := json.Marshal(res)
+	b, _ := json.Marshal(res2)
+	if !bytes.Equal(a, b) {
+		t.Errorf("two runs differ:\n%s\n%s", a, b)
+	}
+}
+
+func TestAttackTargetedGiven(t *testing.T) {
+	f := newFixtures(t)
+	attackFixtures(t, f)
+	code, stdout, stderr := runCLI(t, "attack", "--attack", "ifgsm", "--steps", "40", "--surrogate", "zoo:lenet-mnist",
+		"--limit", "20", "--targets", f.path("t20.npy"), "--quantize", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res report.AttackResult
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Targeted != "given" || res.TargetsFile == nil || res.TargetsFile.SHA256 == "" || len(res.Targets) != 20 || !res.WhiteBox {
+		t.Fatalf("targets %+v %v %v", res.TargetsFile, res.Targets, res.WhiteBox)
+	}
+	v := res.Victims[0]
+	if !v.Surrogate || v.TargetedSuccess == nil || v.TargetedSuccess.Den != 20 || v.Quantized == nil || v.Quantized.TargetedSuccess == nil {
+		t.Fatalf("victim %+v", v)
+	}
+	// White-box targeted I-FGSM at ε = 0.3 reaches most targets.
+	if v.TargetedSuccess.Num < 10 {
+		t.Errorf("targeted success %+v", *v.TargetedSuccess)
+	}
+	if res.PerturbationQuantized == nil || res.MeanSSIMQuantized == nil {
+		t.Error("no quantized perturbation")
+	}
+	if given := strings.Join(res.Params.Given, ","); given != "steps" {
+		t.Errorf("given %q", given)
 	}
 }

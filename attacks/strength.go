@@ -1,0 +1,190 @@
+package attacks
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/report"
+)
+
+// DefaultSSIMMin is DUMB's similarity threshold for strength selection:
+// a strength qualifies only if the mean SSIM between clean and attacked
+// images stays above it (DUMB's code: useGamma=False, threshold 0.4).
+const DefaultSSIMMin = 0.4
+
+// StrengthResult is one row of a strength sweep.
+type StrengthResult struct {
+	Strength  float64 `json:"strength"`
+	ASR       float64 `json:"asr"`       // Fooled/Correct; NaN when Correct is 0
+	Fooled    int     `json:"fooled"`    // clean-correct images the surrogate gets wrong after the attack
+	Correct   int     `json:"correct"`   // images the surrogate classifies correctly when clean
+	SSIM      float64 `json:"ssim"`      // mean SSIM(clean, attacked) over all images
+	Qualifies bool    `json:"qualifies"` // SSIM > the threshold
+}
+
+// SelectStrength is DUMB's parameter selection: for every strength in the
+// grid it makes the attack, crafts on the surrogate alone, and records
+// the attack success rate on the surrogate itself — the fraction of the
+// images the surrogate classifies correctly when clean that it
+// misclassifies after the attack (DUMB's definition) — and the mean SSIM
+// (report.MeanSSIM, scikit-image's defaults) between clean and attacked
+// images. It returns the strength with the highest ASR among those whose
+// mean SSIM is strictly above ssimMin (DefaultSSIMMin in DUMB), ties going
+// to the smaller strength, and the whole table in grid order. It is an
+// error if no strength qualifies or the surrogate gets no image right.
+//
+// DUMB measures SSIM with torchmetrics' StructuralSimilarityIndexMeasure
+// (11×11 Gaussian window, σ = 1.5) on resized, ImageNet-normalised
+// tensors; here it is scikit-image's 7×7 uniform window on the [0,1]
+// images the models take.
+func SelectStrength(mk func(strength float64) (Attack, error), grid []float64, surrogate models.Classifier,
+	x []float32, y []int, ssimMin float64) (best float64, table []StrengthResult, err error) {
+	if len(grid) == 0 {
+		return 0, nil, fmt.Errorf("empty strength grid")
+	}
+	shape := surrogate.InputShape()
+	c, h, w := shapeCHW(shape)
+	size := c * h * w
+	n := len(y)
+	if n == 0 || len(x) != n*size {
+		return 0, nil, fmt.Errorf("%d values for %d labels of %v images", len(x), n, shape)
+	}
+	k := surrogate.NumClasses()
+	z := make([]float32, n*k)
+	if err := surrogate.Logits(z, x); err != nil {
+		return 0, nil, err
+	}
+	clean := report.Argmax(z, k)
+	correct := 0
+	for i, p := range clean {
+		if p == y[i] {
+			correct++
+		}
+	}
+	if correct == 0 {
+		return 0, nil, fmt.Errorf("the surrogate classifies none of the %d images correctly: ASR is undefined", n)
+	}
+	ms := []models.Classifier{surrogate}
+	bestIdx := -1
+	for _, s := range grid {
+		atk, err := mk(s)
+		if err != nil {
+			return 0, table, fmt.Errorf("strength %v: %w", s, err)
+		}
+		adv, err := atk.Craft(ms, x, y)
+		if err != nil {
+			return 0, table, fmt.Errorf("strength %v: %w", s, err)
+		}
+		if err := surrogate.Logits(z, adv); err != nil {
+			return 0, table, fmt.Errorf("strength %v: %w", s, err)
+		}
+		pred := report.Argmax(z, k)
+		r := StrengthResult{Strength: s, Correct: correct, SSIM: report.MeanSSIM(x, adv, n, c, h, w)}
+		for i, p := range pred {
+			if clean[i] == y[i] && p != y[i] {
+				r.Fooled++
+			}
+		}
+		r.ASR = float64(r.Fooled) / float64(correct)
+		r.Qualifies = r.SSIM > ssimMin
+		table = append(table, r)
+		if r.Qualifies {
+			if bestIdx < 0 {
+				bestIdx = len(table) - 1
+			} else if b := table[bestIdx]; r.ASR > b.ASR || (r.ASR == b.ASR && r.Strength < b.Strength) {
+				bestIdx = len(table) - 1
+			}
+		}
+	}
+	if bestIdx < 0 {
+		return 0, table, fmt.Errorf("no strength keeps the mean SSIM above %v", ssimMin)
+	}
+	return table[bestIdx].Strength, table, nil
+}
+
+// StrengthMaker returns a make function for SelectStrength from a
+// registered attack: the strength becomes ε for attacks with an ε (the
+// gradient family and Square) and the attack's strength Extra for
+// DUMB's corruptions ("radius", "sigma", "size", "amount"). Other settings
+// come from p merged over the attack's defaults for the image shape.
+func StrengthMaker(name string, p Params, shape []int) (func(float64) (Attack, error), error) {
+	spec, err := Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.CheckExtras(p); err != nil {
+		return nil, err
+	}
+	key := "eps"
+	for _, e := range spec.Extras {
+		switch e {
+		case "radius", "sigma", "size", "amount":
+			key = e
+		}
+	}
+	base := p.Merge(spec.Defaults(shape))
+	return func(s float64) (Attack, error) {
+		q := base
+		q.Extra = map[string]float64{}
+		for k, v := range base.Extra {
+			q.Extra[k] = v
+		}
+		if key == "eps" {
+			q.Eps = s
+		} else {
+			q.Extra[key] = s
+		}
+		return spec.New(q)
+	}, nil
+}
+
+// grid returns from, from+step, …, to, each rounded to 1e-9 so that
+// 0.01·i prints as written.
+func grid(from, to, step float64) []float64 {
+	var g []float64
+	for i := 0; ; i++ {
+		v := math.Round((from+float64(i)*step)*1e9) / 1e9
+		if v > to+step/2 {
+			break
+		}
+		g = append(g, v)
+	}
+	return g
+}
+
+// EpsGrid is DUMB's ε grid for the gradient attacks: 0.01, 0.02, …, 0.30.
+func EpsGrid() []float64 { return grid(0.01, 0.3, 0.01) }
+
+// SquareEpsGrid is DUMB's ε grid for Square: 0.10, 0.15, …, 0.30.
+func SquareEpsGrid() []float64 { return grid(0.1, 0.3, 0.05) }
+
+// BoxBlurGrid is DUMB's blur radii: 0.5, 1, …, 10 (step 0.5, DUMB's
+// attackGeneration.py). Radii are in pixels and are not rescaled for
+// smaller images; on 28×28 inputs the upper end blurs the digit away and
+// is normally excluded by the SSIM threshold.
+func BoxBlurGrid() []float64 { return grid(0.5, 10, 0.5) }
+
+// GaussNoiseGrid is DUMB's noise grid: 0.005, 0.010, …, 0.100 (step
+// 0.005). Here it is the noise σ; DUMB's code passes the value as both
+// the mean and the variance of skimage's noise (see GaussNoise).
+func GaussNoiseGrid() []float64 { return grid(0.005, 0.1, 0.005) }
+
+// SaltPepperGrid is DUMB's salt-and-pepper amounts: 0.005, 0.010, …, 0.100.
+func SaltPepperGrid() []float64 { return grid(0.005, 0.1, 0.005) }
+
+// BlackBoxGrid is DUMB's box sides, 10, 20, …, 200 pixels on its 300×300
+// images, scaled proportionally to images of the given side (the smaller
+// of H and W): round(s·side/300), at least 1, with duplicates removed. On
+// 28×28 images that is 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+// 16, 17, 18, 19 (10 px → 0.93 → 1 … 200 px → 18.7 → 19).
+func BlackBoxGrid(side int) []float64 {
+	var g []float64
+	for _, s := range grid(10, 200, 10) {
+		v := math.Max(1, math.Round(s*float64(side)/300))
+		if len(g) == 0 || g[len(g)-1] != v {
+			g = append(g, v)
+		}
+	}
+	return g
+}
