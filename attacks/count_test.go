@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/advmatrix/advmatrix/models"
 )
@@ -167,4 +168,21 @@ func (t toyMNIST) NumClasses() int               { return t.m.NumClasses() }
 func (t toyMNIST) Logits(dst, x []float32) error { return t.m.Logits(dst, x) }
 func (t toyMNIST) Grad(dx, x []float32, seed func(z, dz []float32)) error {
 	return t.m.Grad(dx, x, seed)
+}
+
+// An attack spends its time in the models: wall time within 1.2× of the
+// time inside forward and gradient calls (plus a little fixed cost).
+func TestNoHiddenOverhead(t *testing.T) {
+	x, y := mnistBatch(t, 128)
+	c := Count(lenet(t))
+	start := time.Now()
+	if _, err := PGD(0.3, 0.01, 20).Craft([]models.Classifier{c}, x, y); err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Since(start).Seconds()
+	inside := c.Seconds()
+	t.Logf("PGD-20 on 128 images: wall %.3f s, inside the model %.3f s (%.2f×)", wall, inside, wall/inside)
+	if wall > 1.2*inside+0.02 {
+		t.Errorf("wall %.3f s is more than 1.2× the %.3f s spent in the model", wall, inside)
+	}
 }
