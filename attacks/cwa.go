@@ -284,10 +284,16 @@ func init() {
 				}
 				return Params{Eps: eps, Alpha: eps / 5, Steps: 10, Momentum: v.mu}
 			},
+			Derive: func(user, p Params) Params {
+				if user.Has("eps") && !user.Has("alpha") {
+					p.Alpha = p.Eps / 5
+				}
+				return p
+			},
 			New: func(p Params) (Attack, error) {
 				a := NewCWA(p.Eps, p.Steps, p.Momentum)
 				a.Name = v.name
-				if p.Alpha > 0 && !(p.Has("eps") && !p.Has("alpha")) {
+				if p.Alpha > 0 {
 					a.Alpha = p.Alpha
 				}
 				a.Norm, a.Target, a.Targets, a.Seed = p.Norm, p.Target, p.Targets, p.Seed

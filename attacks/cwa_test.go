@@ -420,7 +420,7 @@ func TestCWARegistry(t *testing.T) {
 		}
 		// ε given, α not: α = ε/5 and r = ε/15 of the ε in use.
 		p := Params{Eps: 0.15, Steps: 2, Set: map[string]bool{"eps": true, "steps": true}}
-		atk, err := s.New(p.Merge(def))
+		atk, err := s.New(s.Complete(p, []int{1, 28, 28}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,9 +49,22 @@ type Spec struct {
 	// Defaults returns the defaults for images of the given shape (C, H, W);
 	// they are printed with the results.
 	Defaults func(shape []int) Params
-	// New makes the attack from complete Params: callers merge what the
-	// user gave with Defaults first (Params.Merge).
+	// Derive, when set, fills defaults that depend on what the user gave
+	// (CWA's α is ε/5 of the ε in use); see Complete.
+	Derive func(user, merged Params) Params
+	// New makes the attack from complete Params (see Complete).
 	New func(p Params) (Attack, error)
+}
+
+// Complete merges what the user gave with the attack's defaults for the
+// image shape: the parameters the attack will actually run with, and the
+// ones results should record.
+func (s Spec) Complete(user Params, shape []int) Params {
+	p := user.Merge(s.Defaults(shape))
+	if s.Derive != nil {
+		p = s.Derive(user, p)
+	}
+	return p
 }
 
 var registry = struct {

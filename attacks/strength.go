@@ -123,7 +123,7 @@ func StrengthMaker(name string, p Params, shape []int) (func(float64) (Attack, e
 			key = e
 		}
 	}
-	base := p.Merge(spec.Defaults(shape))
+	base := spec.Complete(p, shape)
 	return func(s float64) (Attack, error) {
 		q := base
 		q.Extra = map[string]float64{}

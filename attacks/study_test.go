@@ -3,6 +3,7 @@ package attacks
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -10,11 +11,17 @@ import (
 )
 
 // TestTransferStudy measures transfer on the MNIST fixtures: single
-// surrogates versus their ensemble, against a held-out architecture. It
-// is a measurement, not a check: run it with ADVMATRIX_STUDY=1 and -v.
+// surrogates versus their ensemble, and ensemble methods against plain
+// logit averaging, on a held-out architecture (ResNet-18). It is a
+// measurement, not a check: run it with ADVMATRIX_STUDY=1 -v (and
+// ADVMATRIX_STUDY_N=images, default 300).
 func TestTransferStudy(t *testing.T) {
 	if os.Getenv("ADVMATRIX_STUDY") == "" {
 		t.Skip("set ADVMATRIX_STUDY=1 to run the transfer study")
+	}
+	n := 300
+	if v, err := strconv.Atoi(os.Getenv("ADVMATRIX_STUDY_N")); err == nil {
+		n = v
 	}
 	load := func(name string) models.Classifier {
 		m, err := models.LoadFile("../testdata/torch/" + name + "_op13.onnx")
@@ -29,53 +36,52 @@ func TestTransferStudy(t *testing.T) {
 		sur = append(sur, load(n))
 	}
 	victim := load("resnet18")
-	x, y := mnistBatch(t, 500)
-	clean := errorRate(t, victim, x, y)
+	x, y := mnistBatch(t, n)
 	var lines []string
-	lines = append(lines, fmt.Sprintf("victim resnet18, 500 MNIST test images, clean error %.1f%%", 100*clean))
-	for _, eps := range []float64{0.1, 0.2} {
-		atk := func() []Attack {
-			out := []Attack{IFGSM(eps, eps/10, 20)}
-			if extra := os.Getenv("ADVMATRIX_STUDY_ATTACKS"); extra != "" {
-				for _, name := range strings.Split(extra, ",") {
-					s, err := Lookup(name)
-					if err != nil {
-						t.Fatal(err)
-					}
-					p := Params{Eps: eps, Alpha: eps / 10, Steps: 20, Set: map[string]bool{"eps": true, "alpha": true, "steps": true}}
-					a, err := s.New(p.Merge(s.Defaults([]int{1, 28, 28})))
-					if err != nil {
-						t.Fatal(err)
-					}
-					out = append(out, a)
-				}
-			}
-			return out
-		}()
-		for ai, a := range atk {
-			label := "ifgsm"
-			if ai > 0 {
-				label = strings.Split(os.Getenv("ADVMATRIX_STUDY_ATTACKS"), ",")[ai-1]
-			}
-			var single float64
-			if ai == 0 {
-				for i, s := range sur {
-					adv, err := a.Craft([]models.Classifier{s}, x, y)
-					if err != nil {
-						t.Fatal(err)
-					}
-					e := errorRate(t, victim, adv, y)
-					single += e / float64(len(sur))
-					lines = append(lines, fmt.Sprintf("eps %.2f %-8s from %-12s → resnet18 error %.1f%%", eps, label, names[i], 100*e))
-				}
-				lines = append(lines, fmt.Sprintf("eps %.2f %-8s mean single surrogate → %.1f%%", eps, label, 100*single))
-			}
-			adv, err := a.Craft(sur, x, y)
-			if err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, fmt.Sprintf("eps %.2f %-8s ensemble of 3 → resnet18 error %.1f%%", eps, label, 100*errorRate(t, victim, adv, y)))
+	lines = append(lines, fmt.Sprintf("victim resnet18 (held-out architecture), %d MNIST test images, clean error %.1f%%", n, 100*errorRate(t, victim, x, y)))
+	const eps, steps = 0.2, 10
+	mk := func(name string, extra map[string]float64) Attack {
+		s, err := Lookup(name)
+		if err != nil {
+			t.Fatal(err)
 		}
+		p := Params{Eps: eps, Steps: steps, Set: map[string]bool{"eps": true, "steps": true}, Extra: extra}
+		full := s.Complete(p, []int{1, 28, 28})
+		if name == "ifgsm" || name == "mifgsm" {
+			full.Alpha = eps / steps
+		}
+		a, err := s.New(full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	var single float64
+	for i, s := range sur {
+		adv, err := mk("ifgsm", nil).Craft([]models.Classifier{s}, x, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := errorRate(t, victim, adv, y)
+		single += e / float64(len(sur))
+		lines = append(lines, fmt.Sprintf("ε=%.2f T=%d  ifgsm from %-12s → error %.1f%%", eps, steps, names[i], 100*e))
+	}
+	lines = append(lines, fmt.Sprintf("ε=%.2f T=%d  ifgsm, mean of the single surrogates → %.1f%%", eps, steps, 100*single))
+	for _, a := range []struct {
+		label string
+		atk   Attack
+	}{
+		{"ifgsm, logit-averaged ensemble", mk("ifgsm", nil)},
+		{"ifgsm, loss-averaged ensemble", func() Attack { c := mk("ifgsm", nil).(*Config); c.Fusion = FuseLoss; return c }()},
+		{"mifgsm, logit-averaged ensemble", mk("mifgsm", nil)},
+		{"adaea-mi", mk("adaea-mi", nil)},
+		{"mi-cwa", mk("mi-cwa", nil)},
+	} {
+		adv, err := a.atk.Craft(sur, x, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, fmt.Sprintf("ε=%.2f T=%d  %-34s (mlp+lenet+mobilenet_v2) → error %.1f%%", eps, steps, a.label, 100*errorRate(t, victim, adv, y)))
 	}
 	t.Log("\n" + strings.Join(lines, "\n"))
 }

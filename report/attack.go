@@ -79,6 +79,52 @@ type AttackResult struct {
 	ASRRatioInterval string `json:"asr_ratio_interval"`
 	// L0Threshold is the |δ| above which a value counts as changed in L0.
 	L0Threshold float64 `json:"l0_threshold"`
+
+	// StrengthSelection, with --select-strength, records how the attack's
+	// strength was chosen before crafting.
+	StrengthSelection *StrengthSelection `json:"strength_selection,omitempty"`
+}
+
+// StrengthSelection is DUMB's strength selection (attacks.SelectStrength)
+// as run by `advmatrix attack --select-strength`: every strength of Grid is
+// crafted on Surrogate alone, on the same images and with the same settings
+// and seeds as the run, and Chosen is the one with the highest ASR on the
+// surrogate among those whose mean SSIM is strictly above SSIMMin (ties to
+// the smaller strength). The run then crafts with Chosen as if it had been
+// given (so Param appears in params.given).
+type StrengthSelection struct {
+	Surrogate ModelRef `json:"surrogate"`
+	// Param is the setting the strength sets: "eps", or a corruption's
+	// "radius", "sigma", "size" or "amount".
+	Param   string  `json:"param"`
+	SSIMMin float64 `json:"ssim_min"`
+	// Grid is the strengths tried, in order; GridGiven is set when they
+	// came from --strengths rather than DUMB's grid for the attack.
+	Grid      []float64     `json:"grid"`
+	GridGiven bool          `json:"grid_given"`
+	Chosen    float64       `json:"chosen"`
+	Table     []StrengthRow `json:"table"`
+	// SurrogateForwardEvals and SurrogateGradEvals count, in images, what
+	// the selection asked of the surrogate; they are not included in the
+	// run's surrogate_forward_evals and surrogate_grad_evals. Seconds is
+	// the selection's wall time (not in attack_seconds).
+	SurrogateForwardEvals int64   `json:"surrogate_forward_evals"`
+	SurrogateGradEvals    int64   `json:"surrogate_grad_evals"`
+	Seconds               float64 `json:"seconds"`
+}
+
+// StrengthRow is one strength of a selection, measured on the surrogate.
+type StrengthRow struct {
+	Strength float64 `json:"strength"`
+	// ASR = Fooled/Correct: of the Correct images the surrogate classifies
+	// correctly when clean, the Fooled ones it misclassifies after the
+	// attack (DUMB's definition).
+	ASR     float64 `json:"asr"`
+	Fooled  int     `json:"fooled"`
+	Correct int     `json:"correct"`
+	// SSIM is the mean SSIM(clean, attacked) over all images.
+	SSIM      float64 `json:"ssim"`
+	Qualifies bool    `json:"qualifies"` // SSIM > SSIMMin
 }
 
 // AttackParams are the attack's settings after defaults were filled in.

@@ -33,6 +33,9 @@ type attackFlags struct {
 	gridRows                    int
 	seed                        uint64
 	shuffle, quantize, asJSON   bool
+	selectStrength              bool
+	strengths                   string
+	ssimMin                     float64
 }
 
 // preprocessing is what happens to the data before the models see it.
@@ -82,6 +85,20 @@ class with the lowest summed surrogate logit on the clean image) and records the
 --quantize also evaluates after rounding to 8 bits, round(x·255)/255.
 Nothing is written unless the whole run succeeds.
 
+--select-strength first chooses the attack's strength as DUMB does: on the
+first surrogate alone, on the same images, batches and seeds, it crafts with
+each strength of DUMB's grid for the attack (ε 0.01, 0.02, …, 0.30 for the
+gradient attacks; ε 0.10, 0.15, …, 0.30 for square; the radius, σ or amount
+grids of boxblur, gaussnoise and saltpepper; blackbox's box sides scaled to the
+image side), or of --strengths a,b,c, and takes the one with the highest
+untargeted ASR on the surrogate (over the images it gets right when clean) among
+those keeping the mean SSIM above --ssim-min, ties to the smaller. The run then
+crafts with it as if given (ε, or the corruption's --param) and evaluates the
+victims as usual; the table is printed and recorded as strength_selection. It
+does not go with --targeted, nor with the strength given explicitly;
+greyscale, invert and splitmerge have no strength. The selection's evaluations
+and time are reported apart from the run's.
+
 Attacks:
 ` + attackList(),
 		Example: `  advmatrix attack --attack fgsm --surrogate zoo:lenet-mnist --victim victim.onnx
@@ -115,6 +132,9 @@ Attacks:
 	fl.StringVar(&f.saveAdv, "save-adv", "", "write the float adversarial images to this .npy (float32 N×C×H×W)")
 	fl.StringVar(&f.grid, "grid", "", "write a PNG of clean | adversarial | amplified difference rows")
 	fl.IntVar(&f.gridRows, "grid-rows", 8, "images in the --grid PNG")
+	fl.BoolVar(&f.selectStrength, "select-strength", false, "choose the strength first, DUMB's way, on the first surrogate (see above)")
+	fl.StringVar(&f.strengths, "strengths", "", "strengths for --select-strength, comma-separated (default: DUMB's grid for the attack)")
+	fl.Float64Var(&f.ssimMin, "ssim-min", attacks.DefaultSSIMMin, "--select-strength keeps strengths whose mean SSIM is above this")
 	return cmd
 }
 
@@ -257,6 +277,10 @@ func runAttack(cmd *cobra.Command, f *attackFlags) error {
 	if mode != "none" {
 		user.Target = attacks.TargetGiven // targets are resolved here
 	}
+	plan, err := planStrength(cmd, f, spec, user, mode)
+	if err != nil {
+		return err
+	}
 
 	surr, err := openModels("surrogate", f.surrogates)
 	if err != nil {
@@ -280,7 +304,13 @@ func runAttack(cmd *cobra.Command, f *attackFlags) error {
 		}
 	}
 
-	params := user.Merge(spec.Defaults(shape))
+	if plan != nil {
+		if err := plan.prepare(spec, shape); err != nil {
+			return err
+		}
+	}
+
+	params := spec.Complete(user, shape)
 	if params.Eps < 0 || math.IsNaN(params.Eps) {
 		return fmt.Errorf("eps %v must be >= 0", params.Eps)
 	}
@@ -316,6 +346,26 @@ func runAttack(cmd *cobra.Command, f *attackFlags) error {
 		cls[i] = counted[i].Classifier()
 	}
 
+	var selection *report.StrengthSelection
+	if plan != nil {
+		chosen, rec, err := plan.run(surr[0], x, labels, f.batch, f.seed)
+		if err != nil {
+			return err
+		}
+		selection = rec
+		// Craft with the chosen strength as if it had been given.
+		if plan.key == "eps" {
+			user.Eps = chosen
+		} else {
+			user.Extra[plan.key] = chosen
+		}
+		user.Set[plan.key] = true
+		params = spec.Complete(user, shape)
+		if probe, err = spec.New(params); err != nil {
+			return err
+		}
+	}
+
 	res := report.AttackResult{
 		Schema: report.SchemaVersion, ToolVersion: version.String(), StartedAt: start.UTC().Format(time.RFC3339),
 		Attack: spec.Name, Summary: spec.Summary, Norm: params.Norm.String(), Eps: params.Eps, Targeted: mode, Seed: f.seed,
@@ -323,6 +373,7 @@ func runAttack(cmd *cobra.Command, f *attackFlags) error {
 		ASRRatioInterval: report.RatioInterval, L0Threshold: report.L0Threshold,
 		Params: report.AttackParams{Eps: params.Eps, Alpha: params.Alpha, Steps: params.Steps, Norm: params.Norm.String(),
 			Momentum: params.Momentum, Targeted: mode, Fusion: params.Fusion.String(), Seed: params.Seed, Extra: params.Extra},
+		StrengthSelection: selection,
 	}
 	// The gradient family fills settings a preset leaves at zero (FGSM's one
 	// step of size ε): record what runs.
@@ -599,7 +650,13 @@ func printAttack(cmd *cobra.Command, r *report.AttackResult, f *attackFlags) err
 	}
 	given := "none (all defaults for " + shapeString(r.Data.Shape[:]) + " images)"
 	if len(p.Given) > 0 {
-		given = strings.Join(p.Given, ", ") + "; the rest are defaults for " + shapeString(r.Data.Shape[:]) + " images"
+		names := append([]string(nil), p.Given...)
+		for i, name := range names {
+			if r.StrengthSelection != nil && name == r.StrengthSelection.Param {
+				names[i] += " (chosen by --select-strength)"
+			}
+		}
+		given = strings.Join(names, ", ") + "; the rest are defaults for " + shapeString(r.Data.Shape[:]) + " images"
 	}
 	fmt.Fprintf(w, "given       %s\n", given)
 	for i, s := range r.Surrogates {
@@ -609,6 +666,11 @@ func printAttack(cmd *cobra.Command, r *report.AttackResult, f *attackFlags) err
 		fmt.Fprintf(w, "victims     none given: white-box, evaluated on the surrogates\n")
 	}
 	fmt.Fprintf(w, "data        %s (%d images of %s, %s)\n", r.Data.Spec, r.N, shapeString(r.Data.Shape[:]), r.Data.Sample)
+	if r.StrengthSelection != nil {
+		if err := printSelection(w, r.StrengthSelection); err != nil {
+			return err
+		}
+	}
 	for _, v := range r.Victims {
 		title := "victim " + v.Model.Path
 		if v.Surrogate {

@@ -454,7 +454,7 @@ func TestAttackExitCodes(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"help lists the attacks", []string{"attack", "--help"}, exitOK, []string{"fgsm", "one gradient-sign step", "pgd", "mifgsm", "--limit", "500"}},
+		{"help lists the attacks", []string{"attack", "--help"}, exitOK, []string{"fgsm", "one gradient-sign step", "pgd", "mifgsm", "--limit", "500", "--select-strength", "--strengths", "--ssim-min"}},
 		{"white-box", []string{"attack", "--attack", "fgsm", "--surrogate", "zoo:lenet-mnist", "--limit", "10"}, exitOK, []string{"white-box", "ASR on correct", "10/10"}},
 		{"table", []string{"attack", "--attack", "ifgsm", "--steps", "2", "--surrogate", "zoo:lenet-mnist", "--victim", mlpVictim, "--limit", "10", "--quantize", "--targeted", "random"},
 			exitOK, []string{"ASR all", "ASR ratio", "targeted success", "uint8", "steps=2", "given       steps", "SSIM", "gradient (images)"}},
@@ -487,6 +487,27 @@ func TestAttackExitCodes(t *testing.T) {
 		{"data without labels", base("--data", "npy:"+p("x.npy")), exitInput, []string{"no labels"}},
 		{"output folder missing", base("--save-adv", p("no/such/adv.npy")), exitInput, []string{"no/such"}},
 		{"grid folder missing", base("--grid", p("no/such/g.png")), exitInput, []string{"no/such"}},
+
+		{"select-strength table", base("--select-strength", "--strengths", "0.05,0.1,0.3"), exitOK,
+			[]string{"chosen by --select-strength", "eps (chosen by --select-strength)", "0.05", "0.1", "0.3", "fooled", "> 0.4", "chosen"}},
+		{"select-strength with --eps", base("--select-strength", "--eps", "0.1"), exitInput, []string{"--select-strength", "--eps"}},
+		{"select-strength with the corruption's param", []string{"attack", "--attack", "boxblur", "--surrogate", "zoo:lenet-mnist", "--limit", "20",
+			"--select-strength", "--param", "radius=2"}, exitInput, []string{"--select-strength", "--param radius"}},
+		{"select-strength without a strength", []string{"attack", "--attack", "greyscale", "--surrogate", "zoo:lenet-mnist", "--limit", "20",
+			"--select-strength"}, exitInput, []string{"greyscale", "no strength"}},
+		{"select-strength, nothing qualifies", base("--select-strength", "--strengths", "0.2,0.3", "--ssim-min", "0.9"), exitInput,
+			[]string{"--ssim-min 0.9", "best SSIM seen is 0.", "eps=0.2"}},
+		{"select-strength, targeted", base("--select-strength", "--targeted", "random"), exitInput, []string{"--select-strength", "--targeted random"}},
+		{"strengths not a number", base("--select-strength", "--strengths", "0.1,lots"), exitInput, []string{"--strengths", "lots"}},
+		{"strengths negative", base("--select-strength", "--strengths", "0.1,-0.2"), exitInput, []string{"--strengths", "-0.2", "negative"}},
+		{"strengths empty", base("--select-strength", "--strengths", ""), exitInput, []string{"--strengths", "empty"}},
+		{"strengths empty item", base("--select-strength", "--strengths", "0.1,,0.2"), exitInput, []string{"--strengths", "not a finite number"}},
+		{"strengths repeated", base("--select-strength", "--strengths", "0.1,0.1"), exitInput, []string{"--strengths", "twice"}},
+		{"strengths the attack rejects", []string{"attack", "--attack", "saltpepper", "--surrogate", "zoo:lenet-mnist", "--limit", "20",
+			"--select-strength", "--strengths", "0.05,2"}, exitInput, []string{"--strengths", "amount=2"}},
+		{"strengths without select-strength", base("--strengths", "0.1"), exitInput, []string{"--strengths", "--select-strength"}},
+		{"ssim-min without select-strength", base("--ssim-min", "0.5"), exitInput, []string{"--ssim-min", "--select-strength"}},
+		{"ssim-min out of range", base("--select-strength", "--ssim-min", "1.5"), exitInput, []string{"--ssim-min", "1.5"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -641,4 +662,122 @@ func TestAttackTargetedGiven(t *testing.T) {
 	if given := strings.Join(res.Params.Given, ","); given != "steps" {
 		t.Errorf("given %q", given)
 	}
+}
+
+// decodeAttack decodes stdout as exactly one AttackResult.
+func decodeAttack(t *testing.T, stdout string) report.AttackResult {
+	t.Helper()
+	var res report.AttackResult
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&res); err != nil {
+		t.Fatalf("stdout is not one AttackResult: %v\n%s", err, stdout)
+	}
+	return res
+}
+
+// checkSelection checks a strength_selection against DUMB's rule: the
+// chosen strength qualifies and no qualifying one has a higher ASR (ties
+// to the smaller strength).
+func checkSelection(t *testing.T, s *report.StrengthSelection, param string, grid []float64) report.StrengthRow {
+	t.Helper()
+	if s == nil {
+		t.Fatal("no strength_selection")
+	}
+	if s.Param != param || s.SSIMMin != 0.4 || s.Surrogate.SHA256 == "" || s.Surrogate.Path != "zoo:lenet-mnist" {
+		t.Errorf("selection header %+v", s)
+	}
+	if len(s.Grid) != len(grid) || len(s.Table) != len(grid) {
+		t.Fatalf("grid %v, table of %d rows; want %v", s.Grid, len(s.Table), grid)
+	}
+	var chosen *report.StrengthRow
+	for i, r := range s.Table {
+		if s.Grid[i] != grid[i] || r.Strength != grid[i] {
+			t.Errorf("row %d: strength %v, grid %v, want %v", i, r.Strength, s.Grid[i], grid[i])
+		}
+		if r.Correct == 0 || r.Fooled > r.Correct || math.Abs(r.ASR-float64(r.Fooled)/float64(r.Correct)) > 1e-12 {
+			t.Errorf("row %d: %+v", i, r)
+		}
+		if r.Qualifies != (r.SSIM > s.SSIMMin) {
+			t.Errorf("row %d qualifies %v with SSIM %v", i, r.Qualifies, r.SSIM)
+		}
+		if r.Strength == s.Chosen {
+			chosen = &s.Table[i]
+		}
+	}
+	if chosen == nil || !chosen.Qualifies {
+		t.Fatalf("chosen %v is not a qualifying row of %+v", s.Chosen, s.Table)
+	}
+	for _, r := range s.Table {
+		if r.Qualifies && (r.ASR > chosen.ASR || (r.ASR == chosen.ASR && r.Strength < chosen.Strength)) {
+			t.Errorf("chose %+v over %+v", *chosen, r)
+		}
+	}
+	if s.SurrogateForwardEvals <= 0 || s.Seconds <= 0 {
+		t.Errorf("selection cost %d forward, %v s", s.SurrogateForwardEvals, s.Seconds)
+	}
+	return *chosen
+}
+
+func TestAttackSelectStrength(t *testing.T) {
+	t.Run("fgsm", func(t *testing.T) {
+		// White-box, so that the run repeats the chosen row of the table.
+		code, stdout, stderr := runCLI(t, "attack", "--attack", "fgsm", "--surrogate", "zoo:lenet-mnist", "--limit", "20",
+			"--select-strength", "--strengths", "0.05,0.1,0.3", "--json")
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		res := decodeAttack(t, stdout)
+		s := res.StrengthSelection
+		row := checkSelection(t, s, "eps", []float64{0.05, 0.1, 0.3})
+		if !s.GridGiven || s.SurrogateGradEvals != 3*20 {
+			t.Errorf("grid_given %v, %d gradient evaluations (3 strengths × 20 images)", s.GridGiven, s.SurrogateGradEvals)
+		}
+		if res.Eps != s.Chosen || res.Params.Eps != s.Chosen || res.Params.Alpha != s.Chosen || strings.Join(res.Params.Given, ",") != "eps" {
+			t.Errorf("crafted with %+v, chose %v", res.Params, s.Chosen)
+		}
+		if math.Abs(res.Perturbation.Linf.Max-s.Chosen) > 1e-6 {
+			t.Errorf("L∞ %v for ε %v", res.Perturbation.Linf.Max, s.Chosen)
+		}
+		// The selection's evaluations are not the run's.
+		if res.SurrogateGradEvals != 20 {
+			t.Errorf("run: %d gradient evaluations", res.SurrogateGradEvals)
+		}
+		v := res.Victims[0].Scores
+		if v.ASROnCorrect.Num != row.Fooled || v.ASROnCorrect.Den != row.Correct || math.Abs(res.MeanSSIM-row.SSIM) > 1e-9 {
+			t.Errorf("the run (%+v, SSIM %v) does not repeat the chosen row %+v", v.ASROnCorrect, res.MeanSSIM, row)
+		}
+	})
+	t.Run("boxblur", func(t *testing.T) {
+		code, stdout, stderr := runCLI(t, "attack", "--attack", "boxblur", "--surrogate", "zoo:lenet-mnist", "--victim", mlpVictim,
+			"--limit", "20", "--select-strength", "--json")
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		res := decodeAttack(t, stdout)
+		s := res.StrengthSelection
+		var grid []float64
+		for r := 0.5; r <= 10; r += 0.5 {
+			grid = append(grid, r)
+		}
+		checkSelection(t, s, "radius", grid)
+		if s.GridGiven || s.SurrogateGradEvals != 0 {
+			t.Errorf("grid_given %v, %d gradient evaluations", s.GridGiven, s.SurrogateGradEvals)
+		}
+		if res.Params.Extra["radius"] != s.Chosen || strings.Join(res.Params.Given, ",") != "radius" {
+			t.Errorf("crafted with %+v, chose %v", res.Params, s.Chosen)
+		}
+		if len(res.Victims) != 1 || res.Victims[0].Model.Path != mlpVictim || res.Victims[0].CleanAccuracy.Den != 20 {
+			t.Errorf("victims %+v", res.Victims)
+		}
+	})
+	t.Run("without the flag", func(t *testing.T) {
+		code, stdout, stderr := runCLI(t, "attack", "--attack", "fgsm", "--surrogate", "zoo:lenet-mnist", "--limit", "5", "--json")
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if strings.Contains(stdout, "strength_selection") {
+			t.Error("strength_selection without --select-strength")
+		}
+	})
 }
