@@ -31,6 +31,9 @@ func TestTransferStudy(t *testing.T) {
 		return m
 	}
 	names := []string{"mlp", "lenet", "mobilenet_v2"}
+	if v := os.Getenv("ADVMATRIX_STUDY_SURROGATES"); v != "" {
+		names = strings.Split(v, ",")
+	}
 	var sur []models.Classifier
 	for _, n := range names {
 		sur = append(sur, load(n))
@@ -81,7 +84,7 @@ func TestTransferStudy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lines = append(lines, fmt.Sprintf("ε=%.2f T=%d  %-34s (mlp+lenet+mobilenet_v2) → error %.1f%%", eps, steps, a.label, 100*errorRate(t, victim, adv, y)))
+		lines = append(lines, fmt.Sprintf("ε=%.2f T=%d  %-34s (%s) → error %.1f%%", eps, steps, a.label, strings.Join(names, "+"), 100*errorRate(t, victim, adv, y)))
 	}
 	t.Log("\n" + strings.Join(lines, "\n"))
 }
