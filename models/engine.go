@@ -74,13 +74,14 @@ type outInfo struct {
 }
 
 type buildCtx struct {
-	node    *pb.NodeProto
-	opset   int64
-	in      []*vinfo // nil for absent optional inputs
-	out     []outInfo
-	attrs   map[string]*pb.AttributeProto
-	folding bool
-	maxElem int64
+	node     *pb.NodeProto
+	opset    int64
+	in       []*vinfo // nil for absent optional inputs
+	out      []outInfo
+	attrs    map[string]*pb.AttributeProto
+	folding  bool
+	training bool // BatchNorm on batch statistics, Dropout active
+	maxElem  int64
 }
 
 func (c *buildCtx) errorf(format string, args ...any) error {
@@ -206,7 +207,21 @@ type compileOptions struct {
 	constInputs map[string]*constant // inputs bound at compile time (tests)
 	inputGrad   bool
 	paramGrad   bool
+	training    bool
 	maxElements int64
+}
+
+// statsKernel is a training-mode kernel that computes new running
+// statistics (BatchNorm): after a forward pass the program copies them into
+// the slots of the given inputs.
+type statsKernel[T Float] interface {
+	runningStats() (inputs []int, values [][]T)
+}
+
+// seededKernel draws random numbers (training-mode Dropout); the program
+// reseeds it before each training step.
+type seededKernel interface {
+	reseed(seed uint64)
 }
 
 func compile[T Float](g *graph, opt compileOptions) (*program[T], error) {
@@ -282,7 +297,7 @@ func compile[T Float](g *graph, opt compileOptions) (*program[T], error) {
 	}
 	for ni, n := range g.nodes {
 		def := opRegistry[n.GetOpType()]
-		ctx := &buildCtx{node: n, opset: g.opset, attrs: map[string]*pb.AttributeProto{}, maxElem: opt.maxElements}
+		ctx := &buildCtx{node: n, opset: g.opset, attrs: map[string]*pb.AttributeProto{}, maxElem: opt.maxElements, training: opt.training}
 		for _, a := range n.GetAttribute() {
 			ctx.attrs[a.GetName()] = a
 		}
@@ -518,6 +533,32 @@ func (p *program[T]) weightsChanged() {
 func (p *program[T]) forward() {
 	for _, st := range p.steps {
 		st.k.forward(st.ins, st.outs)
+	}
+}
+
+// reseed gives every random kernel its own stream derived from seed.
+func (p *program[T]) reseed(seed uint64) {
+	for i, st := range p.steps {
+		if sk, ok := st.k.(seededKernel); ok {
+			sk.reseed(seed ^ uint64(i+1)*0x9e3779b97f4a7c15)
+		}
+	}
+}
+
+// updateRunningStats copies training-mode BatchNorm statistics into their
+// parameter slots after a forward pass.
+func (p *program[T]) updateRunningStats() {
+	for _, st := range p.steps {
+		sk, ok := st.k.(statsKernel[T])
+		if !ok {
+			continue
+		}
+		ins, vals := sk.runningStats()
+		for j, in := range ins {
+			if s := st.in[in]; s >= 0 {
+				copy(p.data[s], vals[j])
+			}
+		}
 	}
 }
 

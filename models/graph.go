@@ -41,9 +41,10 @@ type ioSpec struct {
 // param is a trainable float32 initializer: one used as data by some node,
 // as opposed to one only read at compile time (a shape, a Clip bound).
 type param struct {
-	name  string
-	shape []int
-	data  []float32
+	name   string
+	shape  []int
+	data   []float32
+	buffer bool // BatchNorm running statistics: updated by training, not by gradients
 }
 
 // graph is a validated ONNX graph: nodes in topological order, every op known.
@@ -180,11 +181,24 @@ func newGraph(m *pb.ModelProto, opt loadOptions) (*graph, error) {
 	g.nodes = gp.GetNode()
 	// Trainable parameters: float32 initializers some node consumes as data,
 	// in initializer order (which exporters keep in module order).
+	// BatchNorm's running mean and variance are buffers, unless some other
+	// node also uses them.
+	stat, other := map[string]bool{}, map[string]bool{}
+	for _, n := range g.nodes {
+		for j, in := range n.GetInput() {
+			if n.GetOpType() == "BatchNormalization" && (j == 3 || j == 4) {
+				stat[in] = true
+			} else {
+				other[in] = true
+			}
+		}
+	}
 	for _, t := range gp.GetInitializer() {
 		c := g.consts[t.GetName()]
 		if c.dtype == dtFloat && dataUse[t.GetName()] {
 			g.paramIdx[t.GetName()] = len(g.params)
-			g.params = append(g.params, &param{name: t.GetName(), shape: c.shape, data: c.f32})
+			g.params = append(g.params, &param{name: t.GetName(), shape: c.shape, data: c.f32,
+				buffer: stat[t.GetName()] && !other[t.GetName()]})
 		}
 	}
 	return g, nil

@@ -102,11 +102,19 @@ func aString(name, v string) *pb.AttributeProto {
 // every run-time input and every parameter — against central differences.
 func checkGradients(t *testing.T, model []byte, shapes [][]int, seed uint64) {
 	t.Helper()
+	checkGradientsMode(t, model, shapes, seed, false)
+}
+
+// checkGradientsMode is checkGradients, optionally in training mode
+// (BatchNorm on batch statistics; Dropout with a mask fixed across the
+// finite-difference evaluations).
+func checkGradientsMode(t *testing.T, model []byte, shapes [][]int, seed uint64, training bool) {
+	t.Helper()
 	_, g, err := parseGraph(model, loadOptions{maxElements: 1 << 24})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := compile[float64](g, compileOptions{inputShapes: shapes, inputGrad: true, paramGrad: true, maxElements: 1 << 24})
+	p, err := compile[float64](g, compileOptions{inputShapes: shapes, inputGrad: true, paramGrad: true, training: training, maxElements: 1 << 24})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +132,7 @@ func checkGradients(t *testing.T, model []byte, shapes [][]int, seed uint64) {
 	}
 	objective := func() float64 {
 		p.weightsChanged() // parameters are perturbed in place below
+		p.reseed(11)       // the same Dropout mask every time
 		p.forward()
 		s := 0.0
 		for i, y := range p.data[out] {

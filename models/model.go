@@ -67,6 +67,7 @@ const (
 	modeForward progMode = iota
 	modeInputGrad
 	modeParamGrad
+	modeTrain // parameter gradients, BatchNorm on batch statistics, Dropout active
 )
 
 type progKey struct {
@@ -187,7 +188,8 @@ func (m *Model) checkout(batch int, mode progMode) (*program[float32], error) {
 		p, err = compile[float32](m.g, compileOptions{
 			inputShapes: [][]int{append([]int{batch}, m.inShape...)},
 			inputGrad:   mode == modeInputGrad,
-			paramGrad:   mode == modeParamGrad,
+			paramGrad:   mode == modeParamGrad || mode == modeTrain,
+			training:    mode == modeTrain,
 			maxElements: m.opt.maxElements,
 		})
 		if err != nil {
@@ -429,6 +431,9 @@ func (m *Model) VJPAt(x []float32, name string, v []float32) ([]float32, error) 
 type Param struct {
 	Name  string
 	Shape []int
+	// Buffer marks BatchNorm running statistics: training updates them
+	// from batch statistics; optimizers must leave them alone.
+	Buffer bool
 }
 
 // Params lists the trainable weights (float initializers the graph uses as
@@ -436,7 +441,7 @@ type Param struct {
 func (m *Model) Params() []Param {
 	out := make([]Param, len(m.g.params))
 	for i, p := range m.g.params {
-		out[i] = Param{Name: p.name, Shape: append([]int(nil), p.shape...)}
+		out[i] = Param{Name: p.name, Shape: append([]int(nil), p.shape...), Buffer: p.buffer}
 	}
 	return out
 }
@@ -635,4 +640,77 @@ func float32sLE(v []float32) []byte {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
 	}
 	return b
+}
+
+// SetParams replaces several weight tensors at once (values in Params
+// order; a nil entry leaves that tensor alone), with one version change:
+// an optimizer's whole step.
+func (m *Model) SetParams(values [][]float32) error {
+	if len(values) != len(m.g.params) {
+		return fmt.Errorf("%d tensors given, the model has %d parameters", len(values), len(m.g.params))
+	}
+	for i, v := range values {
+		if v != nil && len(v) != len(m.g.params[i].data) {
+			p := m.g.params[i]
+			return fmt.Errorf("parameter %q has %d values (shape %v), got %d", p.name, len(p.data), p.shape, len(v))
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, v := range values {
+		if v != nil {
+			m.g.params[i].data = append([]float32(nil), v...)
+		}
+	}
+	m.version++
+	return nil
+}
+
+// TrainGrads runs one training step's passes: BatchNorm normalises by the
+// batch's statistics and the model's running statistics are updated;
+// Dropout is active, drawing from rngSeed. seed supplies the loss
+// cotangent on the logits. The gradient of every parameter is returned in
+// Params order (all zero for buffers).
+func (m *Model) TrainGrads(x []float32, rngSeed uint64, seed func(z, dz []float32)) ([][]float32, error) {
+	n, err := m.batchOf(x)
+	if err != nil {
+		return nil, err
+	}
+	p, err := m.checkout(n, modeTrain)
+	if err != nil {
+		return nil, err
+	}
+	defer m.checkin(n, modeTrain, p)
+	p.reseed(rngSeed)
+	p.setInput(0, x)
+	p.forward()
+	out := p.outputs[0]
+	p.zeroGrads()
+	if p.grad[out] == nil {
+		return nil, errors.New("the logits do not depend on any parameter")
+	}
+	seed(p.data[out], p.grad[out])
+	p.backward(p.seedStep(out))
+	res := make([][]float32, len(m.g.params))
+	for i, par := range m.g.params {
+		res[i] = make([]float32, len(par.data))
+		if s := p.paramSlot[i]; s >= 0 && p.grad[s] != nil && !par.buffer {
+			copy(res[i], p.grad[s])
+		}
+	}
+	// New running statistics go back into the model.
+	p.updateRunningStats()
+	m.mu.Lock()
+	changed := false
+	for i, par := range m.g.params {
+		if s := p.paramSlot[i]; par.buffer && s >= 0 {
+			par.data = append(par.data[:0:0], p.data[s]...)
+			changed = true
+		}
+	}
+	if changed {
+		m.version++
+	}
+	m.mu.Unlock()
+	return res, nil
 }

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -94,5 +95,80 @@ func TestModelGradients(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(i), 99))
 			checkGradients(t, tc.build(r).bytes(), [][]int{tc.shape}, uint64(100+i))
 		})
+	}
+}
+
+// Training mode: BatchNorm's gradient flows through the batch statistics,
+// Dropout's through its mask.
+func TestTrainingModeGradients(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	g := newTestGraph(13).input("x", -1, 3, 5, 5).randInit(r, "w", 4, 3, 3, 3).
+		randInit(r, "fw", 2, 100).randInit(r, "fb", 2).init("ratio", []int{}, []float32{0.3}).
+		node("Conv", []string{"x", "w"}, []string{"c"}, aInts("pads", 1, 1, 1, 1))
+	g = bn(g, r, "bn", "c", "b", 4).node("Relu", []string{"b"}, []string{"h"}).
+		node("Flatten", []string{"h"}, []string{"f"}).
+		node("Dropout", []string{"f", "ratio"}, []string{"d"}).
+		node("Gemm", []string{"d", "fw", "fb"}, []string{"y"}, aInt("transB", 1)).output("y")
+	checkGradientsMode(t, g.bytes(), [][]int{{4, 3, 5, 5}}, 3, true)
+	checkGradientsMode(t, resnetLike(rand.New(rand.NewPCG(1, 99))).bytes(), [][]int{{3, 1, 8, 8}}, 4, true)
+}
+
+// TrainGrads updates BatchNorm's running statistics as PyTorch does:
+// running = 0.9·running + 0.1·batch, with the unbiased batch variance.
+func TestTrainGradsRunningStats(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	g := newTestGraph(13).input("x", -1, 2, 3, 3).randInit(r, "fw", 3, 18).
+		init("s", []int{2}, []float32{1, 1}).init("b", []int{2}, []float32{0, 0}).
+		init("m", []int{2}, []float32{0.5, -1}).init("v", []int{2}, []float32{2, 3}).
+		node("BatchNormalization", []string{"x", "s", "b", "m", "v"}, []string{"n"}, aFloat("momentum", 0.9)).
+		node("Flatten", []string{"n"}, []string{"f"}).
+		node("Gemm", []string{"f", "fw"}, []string{"y"}, aInt("transB", 1)).output("y")
+	m, err := Load(g.bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Params() {
+		if want := p.Name == "m" || p.Name == "v"; p.Buffer != want {
+			t.Errorf("parameter %s: Buffer = %v", p.Name, p.Buffer)
+		}
+	}
+	x := make([]float32, 4*18)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	grads, err := m.TrainGrads(x, 1, func(z, dz []float32) { copy(dz, z) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ch := 0; ch < 2; ch++ {
+		var s, ss float64
+		for n := 0; n < 4; n++ {
+			for i := 0; i < 9; i++ {
+				s += float64(x[n*18+ch*9+i])
+			}
+		}
+		mu := s / 36
+		for n := 0; n < 4; n++ {
+			for i := 0; i < 9; i++ {
+				d := float64(x[n*18+ch*9+i]) - mu
+				ss += d * d
+			}
+		}
+		rm, _ := m.ParamValues("m")
+		rv, _ := m.ParamValues("v")
+		wantM := 0.9*[]float64{0.5, -1}[ch] + 0.1*mu
+		wantV := 0.9*[]float64{2, 3}[ch] + 0.1*ss/35
+		if math.Abs(float64(rm[ch])-wantM) > 1e-5 || math.Abs(float64(rv[ch])-wantV) > 1e-5 {
+			t.Errorf("channel %d: running mean %v var %v, want %v %v", ch, rm[ch], rv[ch], wantM, wantV)
+		}
+	}
+	for i, p := range m.Params() {
+		nz := false
+		for _, v := range grads[i] {
+			nz = nz || v != 0
+		}
+		if p.Buffer && nz {
+			t.Errorf("buffer %s got a gradient", p.Name)
+		}
 	}
 }

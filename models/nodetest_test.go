@@ -98,6 +98,9 @@ func runNodeTest(dir string, ops map[string]int) nodeResult {
 			return nodeResult{status: "skip", why: "unsupported op " + n.GetOpType()}
 		}
 	}
+	if b := filepath.Base(dir); strings.HasPrefix(b, "test_training_dropout") && !strings.Contains(b, "zero_ratio") {
+		return nodeResult{status: "skip", why: "training-mode Dropout draws a random mask; NumPy's stream that made the expected output cannot be reproduced"}
+	}
 	g, err := newGraph(&m, loadOptions{maxElements: 1 << 28})
 	if err != nil {
 		return nodeResult{status: "skip", why: err.Error()}

@@ -50,8 +50,109 @@ func buildBatchNorm[T Float](c *buildCtx) (kernel[T], error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.training && !c.folding {
+		mom, err := c.attrFloat("momentum", 0.9)
+		if err != nil {
+			return nil, err
+		}
+		n := x.shape[0] * numel(x.shape[2:])
+		if n < 2 {
+			return nil, c.errorf("training-mode BatchNorm needs more than one value per channel, has %d (batch %d)", n, x.shape[0])
+		}
+		k := &bnTrainK[T]{n: x.shape[0], c: ch, inner: numel(x.shape[2:]), eps: eps, momentum: mom,
+			mean: make([]T, ch), inv: make([]T, ch), newMean: make([]T, ch), newVar: make([]T, ch)}
+		return k, c.setOut(0, x.shape, x.dtype)
+	}
 	k := &bnK[T]{n: x.shape[0], c: ch, inner: numel(x.shape[2:]), eps: eps, inv: make([]T, ch)}
 	return k, c.setOut(0, x.shape, x.dtype)
+}
+
+// bnTrainK is training-mode BatchNormalization: normalisation by the
+// batch's own statistics (biased variance), with the gradient through
+// them, and running statistics updated as ONNX and PyTorch do:
+// running = momentum·running + (1−momentum)·batch, with the unbiased
+// variance for the running variance.
+type bnTrainK[T Float] struct {
+	n, c, inner     int
+	eps, momentum   float64
+	mean, inv       []T
+	newMean, newVar []T
+}
+
+func (k *bnTrainK[T]) forward(in, out [][]T) {
+	x, scale, bias, rmean, rvar, y := in[0], in[1], in[2], in[3], in[4], out[0]
+	cnt := float64(k.n * k.inner)
+	for ch := 0; ch < k.c; ch++ {
+		var s float64
+		for n := 0; n < k.n; n++ {
+			off := (n*k.c + ch) * k.inner
+			for _, v := range x[off : off+k.inner] {
+				s += float64(v)
+			}
+		}
+		mu := s / cnt
+		var ss float64
+		for n := 0; n < k.n; n++ {
+			off := (n*k.c + ch) * k.inner
+			for _, v := range x[off : off+k.inner] {
+				d := float64(v) - mu
+				ss += d * d
+			}
+		}
+		vb := ss / cnt
+		k.mean[ch] = T(mu)
+		k.inv[ch] = T(1 / math.Sqrt(vb+k.eps))
+		k.newMean[ch] = T(k.momentum*float64(rmean[ch]) + (1-k.momentum)*mu)
+		k.newVar[ch] = T(k.momentum*float64(rvar[ch]) + (1-k.momentum)*ss/(cnt-1))
+		a := scale[ch] * k.inv[ch]
+		b := bias[ch] - k.mean[ch]*a
+		for n := 0; n < k.n; n++ {
+			off := (n*k.c + ch) * k.inner
+			ys, xs := y[off:off+k.inner], x[off:off+k.inner]
+			for i, v := range xs {
+				ys[i] = v*a + b
+			}
+		}
+	}
+}
+
+func (k *bnTrainK[T]) runningStats() ([]int, [][]T) { return []int{3, 4}, [][]T{k.newMean, k.newVar} }
+
+func (k *bnTrainK[T]) backward(in, out, gout, gin [][]T) {
+	x, scale, gy := in[0], in[1], gout[0]
+	gx, gs, gb := gin[0], gin[1], gin[2]
+	cnt := T(k.n * k.inner)
+	for ch := 0; ch < k.c; ch++ {
+		mu, inv := k.mean[ch], k.inv[ch]
+		var sg, sgx T // Σg, Σg·x̂
+		for n := 0; n < k.n; n++ {
+			off := (n*k.c + ch) * k.inner
+			xs, g := x[off:off+k.inner], gy[off:off+k.inner]
+			for i, v := range g {
+				sg += v
+				sgx += v * (xs[i] - mu) * inv
+			}
+		}
+		if gs != nil {
+			gs[ch] += sgx
+		}
+		if gb != nil {
+			gb[ch] += sg
+		}
+		if gx == nil {
+			continue
+		}
+		// dx = γ/σ · (g − mean(g) − x̂·mean(g·x̂))
+		a := scale[ch] * inv
+		mg, mgx := sg/cnt, sgx/cnt
+		for n := 0; n < k.n; n++ {
+			off := (n*k.c + ch) * k.inner
+			xs, g, d := x[off:off+k.inner], gy[off:off+k.inner], gx[off:off+k.inner]
+			for i, v := range g {
+				d[i] += a * (v - mg - (xs[i]-mu)*inv*mgx)
+			}
+		}
+	}
 }
 
 func (k *bnK[T]) forward(in, out [][]T) {

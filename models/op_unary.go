@@ -1,6 +1,9 @@
 package models
 
-import "math"
+import (
+	"math"
+	"math/rand/v2"
+)
 
 // Elementwise unary ops. Each kernel maps one slice onto another of the same
 // length; derivatives at kinks follow PyTorch (ReLU'(0) = 0, Clip passes the
@@ -370,14 +373,21 @@ func buildDropout[T Float](c *buildCtx) (kernel[T], error) {
 	if err := c.needInputs(1, 3); err != nil {
 		return nil, err
 	}
+	training := c.training
 	if c.opset >= 12 {
 		if m, err := c.static(2); err != nil {
 			return nil, err
 		} else if m != nil && m.float64s()[0] != 0 {
-			return nil, c.errorf("training_mode=true is not supported for inference")
+			training = true
 		}
 	}
 	x := c.in[0]
+	if training && c.folding {
+		return nil, c.errorf("training-mode Dropout of constants is not supported")
+	}
+	if training {
+		return buildDropoutTrain[T](c)
+	}
 	if err := c.setOut(0, x.shape, x.dtype); err != nil {
 		return nil, err
 	}
@@ -393,4 +403,59 @@ func buildDropout[T Float](c *buildCtx) (kernel[T], error) {
 		c.out[1].konst = mask
 	}
 	return nil, nil
+}
+
+// dropoutK is training-mode (inverted) Dropout: each element is zeroed with
+// probability p and the survivors scaled by 1/(1−p), as PyTorch does.
+type dropoutK[T Float] struct {
+	p    float64
+	rng  *rand.Rand
+	mask []T // per element: 0 or 1/(1−p)
+}
+
+func buildDropoutTrain[T Float](c *buildCtx) (kernel[T], error) {
+	x := c.in[0]
+	ratio := 0.5
+	if c.opset < 12 {
+		r, err := c.attrFloat("ratio", 0.5)
+		if err != nil {
+			return nil, err
+		}
+		ratio = r
+	} else if k, err := c.static(1); err != nil {
+		return nil, err
+	} else if k != nil && k.size() > 0 {
+		ratio = k.float64s()[0]
+	}
+	if ratio < 0 || ratio >= 1 {
+		return nil, c.errorf("dropout ratio %v must be in [0, 1)", ratio)
+	}
+	if len(c.node.GetOutput()) > 1 && c.node.GetOutput()[1] != "" {
+		return nil, c.errorf("the mask output is not supported in training mode")
+	}
+	k := &dropoutK[T]{p: ratio, rng: rand.New(rand.NewPCG(0, 0)), mask: make([]T, numel(x.shape))}
+	return k, c.setOut(0, x.shape, x.dtype)
+}
+
+func (k *dropoutK[T]) reseed(seed uint64) { k.rng = rand.New(rand.NewPCG(seed, 0x64726f70)) }
+
+func (k *dropoutK[T]) forward(in, out [][]T) {
+	keep := T(1 / (1 - k.p))
+	for i, v := range in[0] {
+		if k.rng.Float64() < k.p {
+			k.mask[i] = 0
+		} else {
+			k.mask[i] = keep
+		}
+		out[0][i] = v * k.mask[i]
+	}
+}
+
+func (k *dropoutK[T]) backward(in, out, gout, gin [][]T) {
+	if gin[0] == nil {
+		return
+	}
+	for i, g := range gout[0] {
+		gin[0][i] += g * k.mask[i]
+	}
 }
