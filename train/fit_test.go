@@ -1,0 +1,122 @@
+package train
+
+import (
+	"bytes"
+	"math"
+	"testing"
+
+	"github.com/advmatrix/advmatrix/datasets"
+	"github.com/advmatrix/advmatrix/models"
+)
+
+// The bar: a LeNet trained on MNIST for one epoch reaches ≥ 97%
+// test accuracy.
+func TestLeNetOneEpoch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains for one epoch")
+	}
+	m, err := models.Build("lenet", []int{1, 28, 28}, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := datasets.MNIST("train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	te, err := datasets.MNIST("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Fit(m, tr, Config{Epochs: 1, Batch: 64, LR: 0.05, Optimizer: &SGD{Momentum: 0.9}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := make([]int, te.Len())
+	for i := range idx {
+		idx[i] = i
+	}
+	acc, err := Accuracy(m, te, idx, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := res.Epochs[0]
+	t.Logf("LeNet, 1 epoch SGD(0.05, μ 0.9), batch 64: train loss %.4f, %.0f images/s, test accuracy %.2f%%", e.TrainLoss, e.ImagesPerSec, 100*acc)
+	if acc < 0.97 {
+		t.Errorf("test accuracy %.4f, want >= 0.97", acc)
+	}
+}
+
+// Same seed, same bytes; a different seed, different weights.
+func TestFitReproducible(t *testing.T) {
+	d, err := datasets.MNIST("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = d.Sample(512, 3)
+	run := func(seed uint64) []byte {
+		m, err := models.Build("vgg", []int{1, 28, 28}, 10, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Fit(m, d, Config{Epochs: 2, Batch: 64, LR: 0.01, Optimizer: NewAdam(), Seed: seed,
+			CropPad: 2, RotateDeg: 10, Scale: 0.1, ValFraction: 0.25, Patience: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := m.WriteONNX(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	a, b, c := run(1), run(1), run(2)
+	if !bytes.Equal(a, b) {
+		t.Error("the same seed gave different models")
+	}
+	if bytes.Equal(a, c) {
+		t.Error("different seeds gave the same model")
+	}
+}
+
+func TestOptimizers(t *testing.T) {
+	// Minimise ½‖p‖² from p = 1: the gradient is p.
+	for name, o := range map[string]Optimizer{"sgd": &SGD{}, "momentum": &SGD{Momentum: 0.9}, "nesterov": &SGD{Momentum: 0.9, Nesterov: true}, "adam": NewAdam()} {
+		p := [][]float32{{1, -2}}
+		for i := 0; i < 300; i++ {
+			g := [][]float32{{p[0][0], p[0][1]}}
+			o.Step(p, g, 0.05)
+		}
+		if math.Abs(float64(p[0][0])) > 0.05 || math.Abs(float64(p[0][1])) > 0.1 {
+			t.Errorf("%s did not converge: %v", name, p[0])
+		}
+	}
+	// One SGD-momentum step matches PyTorch's first step: p −= lr·g.
+	o := &SGD{Momentum: 0.9, WeightDecay: 0.1}
+	p := [][]float32{{2}}
+	o.Step(p, [][]float32{{1}}, 0.5)
+	if want := float32(2 - 0.5*(1+0.1*2)); p[0][0] != want {
+		t.Errorf("first SGD step %v, want %v", p[0][0], want)
+	}
+	// Adam's first step moves each weight by lr (bias-corrected).
+	a := NewAdam()
+	q := [][]float32{{3, 3}}
+	a.Step(q, [][]float32{{0.5, -100}}, 0.1)
+	if math.Abs(float64(q[0][0])-2.9) > 1e-5 || math.Abs(float64(q[0][1])-3.1) > 1e-5 {
+		t.Errorf("first Adam step %v, want [2.9 3.1]", q[0])
+	}
+}
+
+func TestSchedules(t *testing.T) {
+	c := Cyclical{Base: 0.5, Cycle: 100}
+	if c.LR(0) != 0.5 || c.LR(100) != 0.5 || math.Abs(c.LR(50)-0.25) > 1e-12 || c.LR(99) > 0.001 {
+		t.Errorf("cyclical: %v %v %v %v", c.LR(0), c.LR(50), c.LR(99), c.LR(100))
+	}
+	cs := Cosine{Base: 1, Total: 10}
+	if cs.LR(0) != 1 || math.Abs(cs.LR(5)-0.5) > 1e-12 || cs.LR(10) != 0 {
+		t.Errorf("cosine: %v %v %v", cs.LR(0), cs.LR(5), cs.LR(10))
+	}
+	s := StepDecay{Base: 1, Gamma: 0.1, Every: 3}
+	if s.LR(2) != 1 || math.Abs(s.LR(3)-0.1) > 1e-12 {
+		t.Errorf("step: %v %v", s.LR(2), s.LR(3))
+	}
+}
