@@ -204,3 +204,37 @@ func TestBadInput(t *testing.T) {
 		t.Error("surrogates with different class counts accepted")
 	}
 }
+
+// A set of identical surrogates attacked one per step is I-FGSM on the
+// one model (cSGLD acceptance test (c)); distinct ones are used in turn.
+func TestOnePerStep(t *testing.T) {
+	x, y := mnistBatch(t, 8)
+	m := lenet(t)
+	c := IFGSM(0.2, 0.02, 7)
+	want, err := c.Craft([]models.Classifier{m}, x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := IFGSM(0.2, 0.02, 7)
+	set.OnePerStep = true
+	got, err := set.Craft([]models.Classifier{m, m, m}, x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := equalBits(got, want); i >= 0 {
+		t.Errorf("three identical samples one per step differ from I-FGSM at %d", i)
+	}
+	// With two different models, each step uses one: the result differs
+	// from both single-model attacks and from the fused ensemble.
+	other := mlp(t)
+	mixed, err := set.Craft([]models.Classifier{m, other}, x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fused, _ := c.Craft([]models.Classifier{m, other}, x, y)
+	justOther, _ := c.Craft([]models.Classifier{other}, x, y)
+	if equalBits(mixed, want) < 0 || equalBits(mixed, fused) < 0 || equalBits(mixed, justOther) < 0 {
+		t.Error("one-per-step over two models equals a single model or the fused ensemble")
+	}
+	checkInvariants(t, "one-per-step", set, x, mixed)
+}

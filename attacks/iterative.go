@@ -43,10 +43,15 @@ type Config struct {
 	TIKernel    int // TI-FGSM kernel size (0 or 1: off)
 	TINSig      float64
 
-	Fusion  Fusion
-	Target  TargetMode
-	Targets []int // TargetGiven
-	Seed    uint64
+	Fusion Fusion
+	// OnePerStep draws one surrogate per iteration, in an order shuffled
+	// once (seeded) and then cycled — how Bayesian surrogate sets (cSGLD
+	// samples, LGV trajectories) are attacked; otherwise every surrogate
+	// contributes to every step.
+	OnePerStep bool
+	Target     TargetMode
+	Targets    []int // TargetGiven
+	Seed       uint64
 }
 
 // Validate reports the first problem with a configuration.
@@ -152,10 +157,14 @@ func (c *Config) Craft(surrogates []models.Classifier, x []float32, y []int) ([]
 	if err != nil {
 		return nil, err
 	}
+	var order []int
+	if c.OnePerStep && len(surrogates) > 1 {
+		order = rng.Perm(len(surrogates))
+	}
 	best := make([]float32, len(x))
 	done := make([]bool, n)
 	for r := 0; r <= c.Restarts; r++ {
-		adv, err := c.run(g, shape, x, labels, rng)
+		adv, err := c.run(g, order, shape, x, labels, rng)
 		if err != nil {
 			return nil, err
 		}
@@ -257,7 +266,7 @@ func success(ms []models.Classifier, adv []float32, y, labels []int, targeted bo
 }
 
 // run is one attempt of the iterative attack.
-func (c *Config) run(g *gradient, shape []int, x []float32, labels []int, rng *rand.Rand) ([]float32, error) {
+func (c *Config) run(full *gradient, order []int, shape []int, x []float32, labels []int, rng *rand.Rand) ([]float32, error) {
 	n := len(labels)
 	size := len(x) / n
 	eps, alpha := float32(c.Eps), float32(c.Alpha)
@@ -290,6 +299,19 @@ func (c *Config) run(g *gradient, shape []int, x []float32, labels []int, rng *r
 		}
 		project(c.Norm, eps, x, adv, size)
 	}
+	g := full
+	var singles []*gradient
+	if order != nil {
+		// One gradient per surrogate, used in turn.
+		for _, m := range full.models {
+			sg, err := newGradient([]models.Classifier{m}, c.Fusion, c.Target != Untargeted)
+			if err != nil {
+				return nil, err
+			}
+			singles = append(singles, sg)
+		}
+		g = singles[order[0]]
+	}
 	K := len(g.models)
 	xs := make([][]float32, K)
 	gs := make([][]float32, K)
@@ -307,6 +329,9 @@ func (c *Config) run(g *gradient, shape []int, x []float32, labels []int, rng *r
 	}
 	C, H, W := shapeCHW(shape)
 	for t := 0; t < c.Steps; t++ {
+		if order != nil {
+			g = singles[order[t%len(order)]]
+		}
 		for i := range xs {
 			// An independent input-diversity draw per surrogate.
 			draws[i] = c.DI.draw(C, H, W, rng)

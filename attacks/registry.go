@@ -187,6 +187,9 @@ func init() {
 		if v, ok := p.Extra["restarts"]; ok {
 			c.Restarts = int(v)
 		}
+		if v, ok := p.Extra["one_per_step"]; ok {
+			c.OnePerStep = v != 0
+		}
 		return c
 	}
 	presets := []preset{
@@ -251,7 +254,7 @@ func init() {
 		pr := pr
 		Register(Spec{
 			Name: pr.name, Summary: pr.summary, Gradient: true,
-			Extras:   []string{"di_prob", "di_rate", "ti_kernel", "restarts"},
+			Extras:   []string{"di_prob", "di_rate", "ti_kernel", "restarts", "one_per_step"},
 			Defaults: func(shape []int) Params { return pr.def(mnistScale(shape)) },
 			New: func(p Params) (Attack, error) {
 				c := withParams(pr.make(p), p)
