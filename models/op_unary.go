@@ -116,6 +116,12 @@ func (k *unaryK[T]) backward(in, out, gout, gin [][]T) {
 
 func (k *unaryK[T]) forwardRange(lo, hi int) {
 	x, y := k.in[0][lo:hi], k.out[0][lo:hi]
+	if k.kind == uRelu {
+		if x32, ok := any(x).([]float32); ok {
+			relu32(y, x32)
+			return
+		}
+	}
 	switch k.kind {
 	case uRelu:
 		for i, v := range x {
@@ -194,6 +200,12 @@ func (k *unaryK[T]) forwardRange(lo, hi int) {
 
 func (k *unaryK[T]) backwardRange(lo, hi int) {
 	x, y, gy, gx := k.in[0][lo:hi], k.out[0][lo:hi], k.gout[0][lo:hi], k.gin[0][lo:hi]
+	if k.kind == uRelu {
+		if x32, ok := any(x).([]float32); ok {
+			reluGrad32(any(gx).([]float32), any(gy).([]float32), x32)
+			return
+		}
+	}
 	switch k.kind {
 	case uRelu:
 		for i, v := range x {
@@ -457,5 +469,27 @@ func (k *dropoutK[T]) backward(in, out, gout, gin [][]T) {
 	}
 	for i, g := range gout[0] {
 		gin[0][i] += g * k.mask[i]
+	}
+}
+
+// relu32 and reluGrad32 are ReLU without branches: on real activations the
+// sign is a coin flip, and a mispredicted branch per element made ReLU cost
+// more than the convolutions around it.
+func relu32(y any, x []float32) {
+	out := y.([]float32)[:len(x)]
+	for i, v := range x {
+		b := math.Float32bits(v)
+		m := uint32(int32(b) >> 31) // all ones when the sign bit is set
+		out[i] = math.Float32frombits(b &^ m)
+	}
+}
+
+// reluGrad32 adds gy where x > 0 (ReLU'(0) = 0, as in PyTorch).
+func reluGrad32(gx, gy, x []float32) {
+	gx, gy = gx[:len(x)], gy[:len(x)]
+	for i, v := range x {
+		b := int32(math.Float32bits(v))
+		m := uint32((-b)>>31) &^ uint32(b>>31) // all ones iff b > 0 as an integer, i.e. x > 0
+		gx[i] += math.Float32frombits(math.Float32bits(gy[i]) & m)
 	}
 }
