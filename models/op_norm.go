@@ -77,12 +77,33 @@ type bnTrainK[T Float] struct {
 	eps, momentum   float64
 	mean, inv       []T
 	newMean, newVar []T
+
+	split              rangeSplit
+	in, out, gout, gin [][]T
+	fwdR, bwdR         func(lo, hi int)
 }
 
 func (k *bnTrainK[T]) forward(in, out [][]T) {
-	x, scale, bias, rmean, rvar, y := in[0], in[1], in[2], in[3], in[4], out[0]
+	if k.fwdR == nil {
+		k.fwdR, k.bwdR = k.forwardChannels, k.backwardChannels
+	}
+	k.in, k.out = in, out
+	k.split.run(k.c, 3*k.n*k.inner, k.fwdR)
+}
+
+func (k *bnTrainK[T]) backward(in, out, gout, gin [][]T) {
+	if k.fwdR == nil {
+		k.fwdR, k.bwdR = k.forwardChannels, k.backwardChannels
+	}
+	k.in, k.gout, k.gin = in, gout, gin
+	k.split.run(k.c, 3*k.n*k.inner, k.bwdR)
+}
+
+// forwardChannels normalises channels [c0, c1); channels are independent.
+func (k *bnTrainK[T]) forwardChannels(c0, c1 int) {
+	x, scale, bias, rmean, rvar, y := k.in[0], k.in[1], k.in[2], k.in[3], k.in[4], k.out[0]
 	cnt := float64(k.n * k.inner)
-	for ch := 0; ch < k.c; ch++ {
+	for ch := c0; ch < c1; ch++ {
 		var s float64
 		for n := 0; n < k.n; n++ {
 			off := (n*k.c + ch) * k.inner
@@ -118,11 +139,11 @@ func (k *bnTrainK[T]) forward(in, out [][]T) {
 
 func (k *bnTrainK[T]) runningStats() ([]int, [][]T) { return []int{3, 4}, [][]T{k.newMean, k.newVar} }
 
-func (k *bnTrainK[T]) backward(in, out, gout, gin [][]T) {
-	x, scale, gy := in[0], in[1], gout[0]
-	gx, gs, gb := gin[0], gin[1], gin[2]
+func (k *bnTrainK[T]) backwardChannels(c0, c1 int) {
+	x, scale, gy := k.in[0], k.in[1], k.gout[0]
+	gx, gs, gb := k.gin[0], k.gin[1], k.gin[2]
 	cnt := T(k.n * k.inner)
-	for ch := 0; ch < k.c; ch++ {
+	for ch := c0; ch < c1; ch++ {
 		mu, inv := k.mean[ch], k.inv[ch]
 		var sg, sgx T // Σg, Σg·x̂
 		for n := 0; n < k.n; n++ {
