@@ -14,6 +14,7 @@ import (
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
 	"github.com/advmatrix/advmatrix/models"
 	"github.com/advmatrix/advmatrix/models/zoo"
+	zoobuild "github.com/advmatrix/advmatrix/models/zoo/build"
 	"github.com/advmatrix/advmatrix/report"
 	"google.golang.org/protobuf/proto"
 )
@@ -780,4 +781,240 @@ func TestAttackSelectStrength(t *testing.T) {
 			t.Error("strength_selection without --select-strength")
 		}
 	})
+}
+
+// train on a small MNIST sample writes a loadable model and JSON with its
+// accuracies; the same seed writes the same bytes.
+func TestTrainJSON(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "lenet.onnx")
+	args := []string{"train", "--arch", "lenet", "--data", "mnist:train", "--limit", "256", "--epochs", "1",
+		"--test-limit", "1000", "--balance", "20/80", "-o", out, "--json"}
+	code, stdout, stderr := runCLI(t, args...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "epoch 1/1") || !strings.Contains(stderr, "images/s") {
+		t.Errorf("no per-epoch line on stderr: %q", stderr)
+	}
+	var res zoobuild.TrainReport
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&res); err != nil {
+		t.Fatalf("stdout is not one TrainReport: %v\n%s", err, stdout)
+	}
+	if res.Schema != report.SchemaVersion || res.Arch != "lenet" || res.Seed != 1 || res.EpochsRun != 1 || len(res.Epochs) != 1 {
+		t.Errorf("report %+v", res)
+	}
+	if res.Data.N != 256 || res.Data.Sample != "seeded" || len(res.Data.Sources) == 0 || res.Data.Sources[0].SHA256 == "" {
+		t.Errorf("data provenance %+v", res.Data)
+	}
+	if res.Test == nil || res.Test.N != 1000 || res.Test.Spec != "mnist:test" || res.Test.Accuracy < 0 || res.Test.Accuracy > 1 {
+		t.Errorf("test accuracy %+v", res.Test)
+	}
+	if res.ValAccuracy == nil || res.ValImages == 0 || res.TrainAccuracy < 0 || res.TrainAccuracy > 1 {
+		t.Errorf("train/val accuracy %v %v (%d val images)", res.TrainAccuracy, res.ValAccuracy, res.ValImages)
+	}
+	// 20/80: digits 0-4 make a fifth of the balanced training images.
+	lo, all := 0, 0
+	for c, k := range res.ClassCounts {
+		if c < 5 {
+			lo += k
+		}
+		all += k
+	}
+	if all != res.TrainImages || math.Abs(float64(lo)/float64(all)-0.2) > 0.03 {
+		t.Errorf("class counts %v: digits 0-4 make %d of %d", res.ClassCounts, lo, all)
+	}
+	m, err := models.LoadFile(out)
+	if err != nil {
+		t.Fatalf("the model written does not load: %v", err)
+	}
+	if m.NumClasses() != 10 || m.NumParams() != res.Model.Parameters {
+		t.Errorf("model: %d classes, %d parameters; report %+v", m.NumClasses(), m.NumParams(), res.Model)
+	}
+	b1, _ := os.ReadFile(out)
+	if f, _ := hashFile(out); f.SHA256 != res.Model.SHA256 {
+		t.Errorf("sha256 %s, report says %s", f.SHA256, res.Model.SHA256)
+	}
+	// Reproducible; and the table summary.
+	args[len(args)-2] = filepath.Join(dir, "again.onnx")
+	args = args[:len(args)-1]
+	code, stdout, stderr = runCLI(t, args...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, w := range []string{"lenet", "balance 20/80", "test", "mnist:test"} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("summary does not mention %q:\n%s", w, stdout)
+		}
+	}
+	if b2, _ := os.ReadFile(filepath.Join(dir, "again.onnx")); !bytes.Equal(b1, b2) {
+		t.Error("the same seed gave different model files")
+	}
+}
+
+func TestTrainExitCodes(t *testing.T) {
+	f := newFixtures(t)
+	p := f.path
+	tr := func(args ...string) []string {
+		return append([]string{"train", "--arch", "mlp", "--limit", "64", "--epochs", "1", "-o", p("m_bad.onnx")}, args...)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"no arch", []string{"train", "-o", p("m_bad.onnx")}, []string{"--arch", "lenet"}},
+		{"unknown arch", tr("--arch", "alexnet"), []string{"alexnet", "mlp, lenet"}},
+		{"no output", []string{"train", "--arch", "mlp"}, []string{"--out"}},
+		{"output in a missing folder", tr("-o", p("no/such/m.onnx")), []string{"no/such"}},
+		{"zero epochs", tr("--epochs", "0"), []string{"--epochs 0"}},
+		{"negative epochs", tr("--epochs", "-2"), []string{"--epochs -2"}},
+		{"zero batch", tr("--batch", "0"), []string{"--batch 0"}},
+		{"negative lr", tr("--lr", "-0.1"), []string{"--lr -0.1"}},
+		{"momentum 1", tr("--momentum", "1"), []string{"--momentum"}},
+		{"negative weight decay", tr("--weight-decay", "-1"), []string{"--weight-decay"}},
+		{"unknown optimizer", tr("--optimizer", "rmsprop"), []string{"rmsprop", "adam"}},
+		{"unknown schedule", tr("--schedule", "linear"), []string{"linear", "cosine"}},
+		{"validation fraction 1", tr("--val-fraction", "1"), []string{"--val-fraction"}},
+		{"patience without validation", tr("--val-fraction", "0", "--patience", "2"), []string{"--patience"}},
+		{"negative limit", tr("--limit", "-1"), []string{"--limit -1"}},
+		{"balance levels must sum to 100", tr("--balance", "20/70"), []string{"20/70", "100"}},
+		{"balance level not numbers", tr("--balance", "a/b"), []string{"a/b"}},
+		{"balance level zero", tr("--balance", "0/100"), []string{"0/100", "positive"}},
+		{"balance vector of the wrong length", tr("--balance", "0.2,0.8"), []string{"2 weights for 10 classes"}},
+		{"balance vector negative", tr("--balance", "1,1,1,1,1,1,1,1,1,-1"), []string{"-1", "class 9"}},
+		{"balance all zero", tr("--balance", "0,0,0,0,0,0,0,0,0,0"), []string{"zero"}},
+		{"unknown data", tr("--data", "nope:x"), []string{"nope"}},
+		{"data without labels", tr("--data", "npy:"+p("x.npy")), []string{"no labels"}},
+		{"test of another shape", tr("--test", "npy:"+p("x_small.npy")+","+p("y_small.npy")), []string{"--test", "8"}},
+		{"unknown test data", tr("--test", "mnist:val"), []string{"--test", "val"}},
+		{"stray argument", tr("extra"), []string{"extra"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, tc.args...)
+			if code != exitInput {
+				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, exitInput, stdout, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stdout+stderr, w) {
+					t.Errorf("output does not mention %q\nstderr: %s", w, stderr)
+				}
+			}
+			if strings.Contains(stderr, "internal error") {
+				t.Errorf("bad input reported as an internal error: %s", stderr)
+			}
+			if _, err := os.Stat(p("m_bad.onnx")); err == nil {
+				t.Error("a failed run wrote its model")
+			}
+		})
+	}
+}
+
+// The zoo on a tiny configuration: 24 models and a manifest; the same
+// seed gives byte-identical model files.
+func TestZooBuildReproducible(t *testing.T) {
+	dirs := []string{filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")}
+	var mans []zoobuild.Manifest
+	for _, dir := range dirs {
+		code, stdout, stderr := runCLI(t, "zoo", "build", "-o", dir, "--limit", "128", "--epochs", "1", "--test-limit", "50", "--seed", "7", "--json")
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if !strings.Contains(stderr, "[24/24] syndigits_mobilenet_b20") {
+			t.Errorf("no per-model lines on stderr:\n%s", stderr)
+		}
+		var m zoobuild.Manifest
+		if err := json.Unmarshal([]byte(stdout), &m); err != nil {
+			t.Fatalf("stdout is not a manifest: %v", err)
+		}
+		mans = append(mans, m)
+	}
+	m := mans[0]
+	if len(m.Models) != 24 || m.Seed != 7 || m.Epochs != 1 || m.Limit != 128 {
+		t.Fatalf("manifest: %d models, seed %d, epochs %d, limit %d", len(m.Models), m.Seed, m.Epochs, m.Limit)
+	}
+	names := map[string]bool{}
+	for i, e := range m.Models {
+		names[e.Name] = true
+		if e.File != e.Name+".onnx" || len(e.Test) != 2 || e.Test[0].N != 50 || e.Seed == 0 {
+			t.Errorf("model %+v", e)
+		}
+		a, err := os.ReadFile(filepath.Join(dirs[0], e.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dirs[1], e.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs between two builds with the same seed", e.File)
+		}
+		if e.SHA256 != mans[1].Models[i].SHA256 {
+			t.Errorf("%s: manifests disagree on sha256", e.Name)
+		}
+	}
+	for _, want := range []string{"mnist_lenet_b50", "mnist_mlp_b20", "syndigits_mobilenet_b40", "syndigits_lenet_b30"} {
+		if !names[want] {
+			t.Errorf("no model %s", want)
+		}
+	}
+	cross := 0
+	for _, tr := range m.Transfer {
+		if tr.From != tr.To && tr.Models == 12 {
+			cross++
+		}
+	}
+	if cross != 2 {
+		t.Errorf("transfer %+v: want MNIST→SynDigits and SynDigits→MNIST over 12 models each", m.Transfer)
+	}
+	// The written zoo.json is the manifest printed.
+	if b, err := os.ReadFile(filepath.Join(dirs[0], "zoo.json")); err != nil || !strings.Contains(string(b), `"mnist_lenet_b50"`) {
+		t.Errorf("zoo.json: %v", err)
+	}
+
+	code, stdout, stderr := runCLI(t, "zoo", "list", "--dir", dirs[0])
+	if code != exitOK || !strings.Contains(stdout, "zoo:lenet-mnist") || !strings.Contains(stdout, "syndigits_mlp_b40") ||
+		!strings.Contains(stdout, "mnist → syndigits") || strings.Contains(stdout, "modified") {
+		t.Errorf("zoo list --dir: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if err := os.WriteFile(filepath.Join(dirs[0], "mnist_mlp_b50.onnx"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = runCLI(t, "zoo", "list", "--dir", dirs[0], "--json")
+	if code != exitOK || !strings.Contains(stdout, `"modified"`) {
+		t.Errorf("zoo list after tampering: exit %d\n%s", code, stdout)
+	}
+}
+
+func TestZooExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"list", []string{"zoo", "list"}, exitOK, "zoo:lenet-mnist"},
+		{"list json", []string{"zoo", "list", "--json"}, exitOK, `"lenet-mnist"`},
+		{"help", []string{"zoo", "build", "--help"}, exitOK, "20/80"},
+		{"list a folder without a zoo", []string{"zoo", "list", "--dir", dir}, exitInput, "zoo.json"},
+		{"zero epochs", []string{"zoo", "build", "-o", dir, "--epochs", "0"}, exitInput, "--epochs 0"},
+		{"negative limit", []string{"zoo", "build", "-o", dir, "--limit", "-3"}, exitInput, "--limit -3"},
+		{"negative test limit", []string{"zoo", "build", "-o", dir, "--test-limit", "-3"}, exitInput, "--test-limit -3"},
+		{"unknown arch", []string{"zoo", "build", "-o", dir, "--archs", "mlp,alexnet"}, exitInput, "alexnet"},
+		{"arch twice", []string{"zoo", "build", "-o", dir, "--archs", "mlp,mlp"}, exitInput, "twice"},
+		{"unknown step", []string{"zoo", "build", "-o", dir, "--with", "csgld"}, exitInput, "csgld"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, tc.args...)
+			if code != tc.code || !strings.Contains(stdout+stderr, tc.want) {
+				t.Errorf("exit %d (want %d), want %q in\n%s%s", code, tc.code, tc.want, stdout, stderr)
+			}
+		})
+	}
 }
