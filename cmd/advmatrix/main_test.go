@@ -1007,7 +1007,7 @@ func TestZooExitCodes(t *testing.T) {
 		{"negative test limit", []string{"zoo", "build", "-o", dir, "--test-limit", "-3"}, exitInput, "--test-limit -3"},
 		{"unknown arch", []string{"zoo", "build", "-o", dir, "--archs", "mlp,alexnet"}, exitInput, "alexnet"},
 		{"arch twice", []string{"zoo", "build", "-o", dir, "--archs", "mlp,mlp"}, exitInput, "twice"},
-		{"unknown step", []string{"zoo", "build", "-o", dir, "--with", "csgld"}, exitInput, "csgld"},
+		{"unknown step", []string{"zoo", "build", "-o", dir, "--with", "nope"}, exitInput, "nope"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -119,7 +119,7 @@ about 15 minutes on two cores, two thirds of it the mobilenet models;
 	fl.IntVar(&limit, "limit", 0, "train on a seeded sample of N images of each source's training split (0: all)")
 	fl.IntVar(&testLimit, "test-limit", 0, "evaluate on the first N images of each test split (0: all)")
 	fl.StringSliceVar(&archs, "archs", zoobuild.DefaultArchs, "the three (or any) architectures")
-	fl.StringSliceVar(&with, "with", nil, "optional steps to run after the models (registered: "+stepList()+")")
+	fl.StringSliceVar(&with, "with", []string{"csgld"}, "steps to run after the models (registered: "+stepList()+"; --with= for none)")
 	fl.BoolVar(&asJSON, "json", false, "print the manifest as JSON")
 	return cmd
 }
