@@ -16,7 +16,9 @@ import (
 	"github.com/advmatrix/advmatrix/internal/progress"
 	"github.com/advmatrix/advmatrix/internal/version"
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/zoo"
 	"github.com/advmatrix/advmatrix/report"
+	"github.com/advmatrix/advmatrix/surrogates"
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
@@ -24,6 +26,7 @@ import (
 
 // attackFlags are the flags of `advmatrix attack`.
 type attackFlags struct {
+	surrogateSet                string
 	surrogates, victims, params []string
 	attack, norm, targeted      string
 	targets, fusion, data       string
@@ -110,7 +113,8 @@ Attacks:
 		RunE: func(cmd *cobra.Command, _ []string) error { return runAttack(cmd, &f) },
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&f.surrogates, "surrogate", nil, "surrogate model, an .onnx file or zoo:NAME (repeat for an ensemble; required)")
+	fl.StringArrayVar(&f.surrogates, "surrogate", nil, "surrogate model, an .onnx file or zoo:NAME (repeat for an ensemble; required unless --surrogate-set)")
+	fl.StringVar(&f.surrogateSet, "surrogate-set", "", "a Bayesian surrogate set (cSGLD samples, LGV copies): a folder or set.json from the surrogates package, or zoo:digits/csgld_mnist_lenet; attacks with one_per_step use one sample per iteration as the set says")
 	fl.StringArrayVar(&f.victims, "victim", nil, "victim model (repeatable; none: evaluate on the surrogates, white-box)")
 	fl.StringVar(&f.attack, "attack", "", "attack name (see the list above; required)")
 	fl.Float64Var(&f.eps, "eps", 0, "perturbation budget ε (default: the attack's)")
@@ -246,8 +250,17 @@ func runAttack(cmd *cobra.Command, f *attackFlags) error {
 	if err != nil {
 		return err
 	}
+	onePerStep := false
+	if f.surrogateSet != "" {
+		files, one, err := resolveSurrogateSet(f.surrogateSet)
+		if err != nil {
+			return err
+		}
+		f.surrogates = append(f.surrogates, files...)
+		onePerStep = one
+	}
 	if len(f.surrogates) == 0 {
-		return fmt.Errorf("give at least one --surrogate model")
+		return fmt.Errorf("give at least one --surrogate model (or --surrogate-set)")
 	}
 	if f.batch <= 0 {
 		return fmt.Errorf("--batch %d must be positive", f.batch)
@@ -266,6 +279,17 @@ func runAttack(cmd *cobra.Command, f *attackFlags) error {
 	user, err := attackParams(cmd, f)
 	if err != nil {
 		return err
+	}
+	if onePerStep && !user.Has("one_per_step") {
+		// The set's own sampling mode, where the attack supports it.
+		for _, e := range spec.Extras {
+			if e == "one_per_step" {
+				if user.Extra == nil {
+					user.Extra = map[string]float64{}
+				}
+				user.Extra["one_per_step"] = 1
+			}
+		}
 	}
 	if err := spec.CheckExtras(user); err != nil {
 		return err
@@ -753,4 +777,26 @@ func ratioCells(r report.Ratio) []string {
 		return []string{"undefined", fmt.Sprintf("%d/%d", r.Num, r.Den), "–"}
 	}
 	return []string{pct(r.Value), fmt.Sprintf("%d/%d", r.Num, r.Den), pct(r.Lo95) + "–" + pct(r.Hi95)}
+}
+
+// resolveSurrogateSet turns a surrogate set into model specs and says
+// whether the set is meant to be attacked one sample per iteration.
+func resolveSurrogateSet(spec string) ([]string, bool, error) {
+	if name, ok := strings.CutPrefix(spec, "zoo:"); ok {
+		var files []string
+		for _, n := range zoo.Names() {
+			if strings.HasPrefix(n, strings.TrimSuffix(name, "/")+"/") {
+				files = append(files, "zoo:"+n)
+			}
+		}
+		if len(files) == 0 {
+			return nil, false, fmt.Errorf("--surrogate-set: no embedded set %q", spec)
+		}
+		return files, true, nil // the embedded set is cSGLD's
+	}
+	set, _, err := surrogates.LoadSet(spec)
+	if err != nil {
+		return nil, false, fmt.Errorf("--surrogate-set: %w", err)
+	}
+	return set.Files, set.Mode == surrogates.OnePerStep, nil
 }

@@ -1018,3 +1018,35 @@ func TestZooExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// A surrogate set given as a folder of ONNX files becomes the surrogates.
+func TestAttackSurrogateSet(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"lenet_op13.onnx", "mlp_op13.onnx"} {
+		b, err := os.ReadFile(filepath.Join("../../testdata/torch", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := runCLI(t, "attack", "--attack", "ifgsm", "--surrogate-set", dir, "--limit", "10", "--steps", "3", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		Surrogates []struct {
+			Path string `json:"path"`
+		} `json:"surrogates"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Surrogates) != 2 {
+		t.Errorf("%d surrogates from a set of 2", len(res.Surrogates))
+	}
+	if code, _, errOut := runCLI(t, "attack", "--attack", "ifgsm", "--surrogate-set", filepath.Join(dir, "missing"), "--limit", "5"); code != exitInput || !strings.Contains(errOut, "surrogate-set") {
+		t.Errorf("missing set: exit %d, %s", code, errOut)
+	}
+}

@@ -32,12 +32,15 @@ func Names() []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
-	return out
+	return append(out, digitsNames()...)
 }
 
 // Bytes returns the ONNX file of an embedded model.
 func Bytes(name string) ([]byte, error) {
 	b, ok := entries[name]
+	if !ok {
+		b, ok = digitsBytes(name)
+	}
 	if !ok {
 		return nil, fmt.Errorf("no embedded model %q (have: %s)", name, strings.Join(Names(), ", "))
 	}
@@ -55,8 +58,8 @@ func Load(name string) (*models.Model, error) {
 
 // SHA256 is the hex digest of an embedded model's file, for provenance.
 func SHA256(name string) string {
-	b, ok := entries[name]
-	if !ok {
+	b, err := Bytes(name)
+	if err != nil {
 		return ""
 	}
 	h := sha256.Sum256(b)

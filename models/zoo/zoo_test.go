@@ -1,6 +1,7 @@
 package zoo
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/advmatrix/advmatrix/datasets"
@@ -47,5 +48,51 @@ func TestLeNetAccuracy(t *testing.T) {
 	}
 	if _, err := Load("nope"); err == nil {
 		t.Error("unknown model loaded")
+	}
+}
+
+func TestDigitsZoo(t *testing.T) {
+	entries, err := DigitsModels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 24 {
+		t.Fatalf("manifest lists %d models, want 24 (2 sources × 3 architectures × 4 balances)", len(entries))
+	}
+	total, embedded := 0, 0
+	for _, e := range entries {
+		if !e.Embedded {
+			continue
+		}
+		embedded++
+		name := DigitsPrefix + strings.TrimSuffix(e.File, ".onnx")
+		b, err := Bytes(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(b)
+		if got := SHA256(name); got != e.SHA256 {
+			t.Errorf("%s: sha256 %s, manifest %s", name, got, e.SHA256)
+		}
+		m, err := Load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.NumClasses() != 10 {
+			t.Errorf("%s: %d classes", name, m.NumClasses())
+		}
+	}
+	for _, n := range Names() {
+		if strings.Contains(n, "csgld") {
+			b, _ := Bytes(n)
+			total += len(b)
+		}
+	}
+	t.Logf("%d of 24 zoo models embedded, %d bytes with the cSGLD set", embedded, total)
+	if embedded < 18 {
+		t.Errorf("only %d models embedded", embedded)
+	}
+	if total > 8<<20 {
+		t.Errorf("embedded digits zoo is %d bytes, over 8 MB", total)
 	}
 }
