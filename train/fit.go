@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"time"
 
 	"github.com/advmatrix/advmatrix/datasets"
@@ -32,6 +33,10 @@ type Config struct {
 	// accuracy, restoring the best weights (Patience 0: never stop early).
 	ValFraction float64
 	Patience    int
+
+	// CheckpointDir, when set, receives the model after every epoch as
+	// epoch_NNN.onnx (written atomically).
+	CheckpointDir string
 
 	// OnEpoch, when set, is called after every epoch. Progress, when set,
 	// is called after every batch with images done and total this epoch.
@@ -206,6 +211,11 @@ func Fit(m *models.Model, d *datasets.Dataset, cfg Config) (*Result, error) {
 		stop := cfg.Patience > 0 && sinceBest >= cfg.Patience
 		st.StoppedEarly = stop
 		res.Epochs = append(res.Epochs, st)
+		if cfg.CheckpointDir != "" {
+			if err := m.SaveFile(filepath.Join(cfg.CheckpointDir, fmt.Sprintf("epoch_%03d.onnx", epoch+1))); err != nil {
+				return nil, fmt.Errorf("checkpoint: %w", err)
+			}
+		}
 		if cfg.OnEpoch != nil {
 			cfg.OnEpoch(st)
 		}

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"math"
+	"path/filepath"
 	"testing"
 
 	"github.com/advmatrix/advmatrix/datasets"
@@ -118,5 +119,28 @@ func TestSchedules(t *testing.T) {
 	s := StepDecay{Base: 1, Gamma: 0.1, Every: 3}
 	if s.LR(2) != 1 || math.Abs(s.LR(3)-0.1) > 1e-12 {
 		t.Errorf("step: %v %v", s.LR(2), s.LR(3))
+	}
+}
+
+func TestCheckpoints(t *testing.T) {
+	d, err := datasets.MNIST("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.Build("mlp", []int{1, 28, 28}, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := Fit(m, d.Sample(256, 1), Config{Epochs: 2, Batch: 64, LR: 0.05, Seed: 1, CheckpointDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"epoch_001.onnx", "epoch_002.onnx"} {
+		if _, err := models.LoadFile(filepath.Join(dir, name)); err != nil {
+			t.Errorf("checkpoint %s: %v", name, err)
+		}
+	}
+	if _, err := Fit(m, d.Sample(64, 1), Config{Epochs: 1, Batch: 64, LR: 0.05, CheckpointDir: filepath.Join(dir, "missing", "deeper")}); err == nil {
+		t.Error("a checkpoint folder that does not exist was accepted")
 	}
 }

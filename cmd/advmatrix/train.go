@@ -24,6 +24,7 @@ type trainFlags struct {
 	optimizer, schedule            string
 	epochs, batch, limit           int
 	testLimit, patience            int
+	checkpointDir                  string
 	lr, momentum, wd, valFraction  float64
 	seed                           uint64
 	augment, asJSON                bool
@@ -88,6 +89,7 @@ derives from --seed: the same flags give a byte-identical ONNX file.`,
 	fl.BoolVar(&f.augment, "augment", false, "augment training images (shift ±2 px, rotate ±10°, scale ±10%)")
 	fl.Float64Var(&f.valFraction, "val-fraction", 0.1, "hold out this fraction of the training images for validation")
 	fl.IntVar(&f.patience, "patience", 0, "stop after P epochs without a better validation accuracy (0: never)")
+	fl.StringVar(&f.checkpointDir, "checkpoint-dir", "", "also write the model after every epoch to DIR/epoch_NNN.onnx")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of initialisation, sampling, balancing, shuffling, augmentation and dropout")
 	fl.StringVar(&f.test, "test", "", "test data spec (default: the test split of --data's source; none: no test)")
 	fl.IntVar(&f.testLimit, "test-limit", 0, "evaluate on the first N test images (0: all)")
@@ -124,7 +126,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	}
 	h.WeightDecay, h.Schedule, h.Batch = f.wd, f.schedule, f.batch
 	job := zoobuild.Job{Arch: f.arch, Hyper: h, Epochs: f.epochs, Augment: f.augment, ValFraction: f.valFraction,
-		Patience: f.patience, Seed: f.seed}
+		Patience: f.patience, Seed: f.seed, CheckpointDir: f.checkpointDir}
 	if err := job.Validate(); err != nil {
 		return err
 	}

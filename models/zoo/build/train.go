@@ -143,6 +143,8 @@ type Job struct {
 	ValFraction float64
 	Patience    int
 	Seed        uint64 // initialisation and training (shuffling, augmentation, dropout, validation split)
+	// CheckpointDir, when set, receives the model after every epoch.
+	CheckpointDir string
 
 	OnEpoch  func(train.EpochStats)
 	Progress func(done, total int)
@@ -228,7 +230,7 @@ func Train(j Job) (*Trained, error) {
 	perEpoch := (d.Len() - nval + h.Batch - 1) / h.Batch
 	sched, _ := train.ParseSchedule(h.Schedule, h.LR, j.Epochs*perEpoch, perEpoch)
 	cfg := train.Config{Epochs: j.Epochs, Batch: h.Batch, LR: h.LR, Schedule: sched, Optimizer: opt, Seed: j.Seed,
-		ValFraction: j.ValFraction, Patience: j.Patience, OnEpoch: j.OnEpoch, Progress: j.Progress}
+		ValFraction: j.ValFraction, Patience: j.Patience, OnEpoch: j.OnEpoch, Progress: j.Progress, CheckpointDir: j.CheckpointDir}
 	if j.Augment {
 		cfg.CropPad, cfg.RotateDeg, cfg.Scale = AugmentCropPad, AugmentRotate, AugmentScale
 	}
