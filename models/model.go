@@ -489,15 +489,23 @@ func (m *Model) SetParam(name string, values []float32) error {
 // logits, and returns the gradient with respect to every parameter, in
 // Params order.
 func (m *Model) ParamGrads(x []float32, seed func(z, dz []float32)) ([][]float32, error) {
+	return m.paramGrads(x, modeParamGrad, 0, seed)
+}
+
+// paramGrads runs a program of the given mode forward and back and returns
+// the parameters' gradients (zero for buffers in training mode, whose new
+// running statistics it stores instead).
+func (m *Model) paramGrads(x []float32, mode progMode, rngSeed uint64, seed func(z, dz []float32)) ([][]float32, error) {
 	n, err := m.batchOf(x)
 	if err != nil {
 		return nil, err
 	}
-	p, err := m.checkout(n, modeParamGrad)
+	p, err := m.checkout(n, mode)
 	if err != nil {
 		return nil, err
 	}
-	defer m.checkin(n, modeParamGrad, p)
+	defer m.checkin(n, mode, p)
+	p.reseed(rngSeed)
 	p.setInput(0, x)
 	p.forward()
 	out := p.outputs[0]
@@ -510,9 +518,12 @@ func (m *Model) ParamGrads(x []float32, seed func(z, dz []float32)) ([][]float32
 	res := make([][]float32, len(m.g.params))
 	for i, par := range m.g.params {
 		res[i] = make([]float32, len(par.data))
-		if s := p.paramSlot[i]; s >= 0 && p.grad[s] != nil {
+		if s := p.paramSlot[i]; s >= 0 && p.grad[s] != nil && !(par.buffer && mode == modeTrain) {
 			copy(res[i], p.grad[s])
 		}
+	}
+	if mode == modeTrain {
+		m.storeRunningStats(p)
 	}
 	return res, nil
 }
@@ -676,35 +687,15 @@ func (m *Model) SetParams(values [][]float32) error {
 // cotangent on the logits. The gradient of every parameter is returned in
 // Params order (all zero for buffers).
 func (m *Model) TrainGrads(x []float32, rngSeed uint64, seed func(z, dz []float32)) ([][]float32, error) {
-	n, err := m.batchOf(x)
-	if err != nil {
-		return nil, err
-	}
-	p, err := m.checkout(n, modeTrain)
-	if err != nil {
-		return nil, err
-	}
-	defer m.checkin(n, modeTrain, p)
-	p.reseed(rngSeed)
-	p.setInput(0, x)
-	p.forward()
-	out := p.outputs[0]
-	p.zeroGrads()
-	if p.grad[out] == nil {
-		return nil, errors.New("the logits do not depend on any parameter")
-	}
-	seed(p.data[out], p.grad[out])
-	p.backward(p.seedStep(out))
-	res := make([][]float32, len(m.g.params))
-	for i, par := range m.g.params {
-		res[i] = make([]float32, len(par.data))
-		if s := p.paramSlot[i]; s >= 0 && p.grad[s] != nil && !par.buffer {
-			copy(res[i], p.grad[s])
-		}
-	}
-	// New running statistics go back into the model.
+	return m.paramGrads(x, modeTrain, rngSeed, seed)
+}
+
+// storeRunningStats copies a training program's new BatchNorm running
+// statistics into the model.
+func (m *Model) storeRunningStats(p *program[float32]) {
 	p.updateRunningStats()
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	changed := false
 	for i, par := range m.g.params {
 		if s := p.paramSlot[i]; par.buffer && s >= 0 {
@@ -715,6 +706,4 @@ func (m *Model) TrainGrads(x []float32, rngSeed uint64, seed func(z, dz []float3
 	if changed {
 		m.version++
 	}
-	m.mu.Unlock()
-	return res, nil
 }
