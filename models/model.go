@@ -12,8 +12,10 @@ import (
 	"sort"
 	"sync"
 
-	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/advmatrix/advmatrix/internal/atomicfile"
+	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
 )
 
 // Classifier is what attacks and evaluations need from an image classifier:
@@ -621,32 +623,7 @@ func (m *Model) SaveFile(path string) error {
 	if err := m.WriteONNX(&buf); err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, buf.Bytes())
-}
-
-// WriteFileAtomic writes data to a temporary file beside path and renames
-// it into place, so readers never see a half-written file.
-func WriteFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	// CreateTemp makes the file 0600; results are ordinary files.
-	err = f.Chmod(0o644)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, buf.Bytes())
 }
 
 func float32sLE(v []float32) []byte {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/advmatrix/advmatrix/datasets"
+	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	"github.com/advmatrix/advmatrix/models"
 	"github.com/advmatrix/advmatrix/train"
 )
@@ -242,7 +243,7 @@ func (w *writer) save(m *models.Model, s Sample) string {
 		return ""
 	}
 	path := filepath.Join(w.dir, s.File)
-	if err := models.WriteFileAtomic(path, b.Bytes()); err != nil {
+	if err := atomicfile.Write(path, b.Bytes()); err != nil {
 		w.err = err
 		return ""
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/advmatrix/advmatrix/attacks"
+	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	"github.com/advmatrix/advmatrix/models"
 )
 
@@ -145,7 +146,7 @@ func WriteManifest(dir string, man *Manifest) error {
 	if err != nil {
 		return err
 	}
-	return models.WriteFileAtomic(filepath.Join(dir, ManifestName), append(b, '\n'))
+	return atomicfile.Write(filepath.Join(dir, ManifestName), append(b, '\n'))
 }
 
 // ReadManifest reads and checks a set.json (not the member files).

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/advmatrix/advmatrix/internal/atomicfile"
 )
 
 // ReadNPZ reads every array of the .npz file at path, keyed by entry name
@@ -68,7 +70,7 @@ func WriteNPZ(path string, arrays map[string]*Array) error {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	err := writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.WriteFunc(path, func(w io.Writer) error {
 		zw := zip.NewWriter(w)
 		for _, k := range keys {
 			ew, err := zw.CreateHeader(&zip.FileHeader{
@@ -85,8 +87,4 @@ func WriteNPZ(path string, arrays map[string]*Array) error {
 		}
 		return zw.Close()
 	})
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

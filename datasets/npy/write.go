@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/advmatrix/advmatrix/internal/atomicfile"
 )
 
 // Write writes a in .npy format to w: format version 1.0 (2.0 if the header
@@ -108,40 +108,5 @@ func encodeHeader(a *Array) []byte {
 // WriteFile writes a to the .npy file at path atomically: it writes a
 // temporary file in the same directory and renames it into place.
 func WriteFile(path string, a *Array) error {
-	err := writeAtomic(path, func(w io.Writer) error { return Write(w, a) })
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-// writeAtomic writes path through a temporary file and a rename.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = write(f); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.WriteFunc(path, func(w io.Writer) error { return Write(w, a) })
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/advmatrix/advmatrix/datasets"
+	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	"github.com/advmatrix/advmatrix/internal/version"
 	"github.com/advmatrix/advmatrix/models"
 	"github.com/advmatrix/advmatrix/report"
@@ -376,7 +377,7 @@ func Zoo(cfg Config) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFile(filepath.Join(cfg.Dir, ManifestFile), append(b, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(cfg.Dir, ManifestFile), append(b, '\n')); err != nil {
 		return nil, err
 	}
 	return man, nil
@@ -420,7 +421,7 @@ func zooModel(cfg *Config, s Source, arch, level string, tr *datasets.Dataset, t
 		return nil, err
 	}
 	file := name + ".onnx"
-	if err := writeFile(filepath.Join(cfg.Dir, file), t.ONNX); err != nil {
+	if err := atomicfile.Write(filepath.Join(cfg.Dir, file), t.ONNX); err != nil {
 		return nil, err
 	}
 	h := sha256.Sum256(t.ONNX)
@@ -491,30 +492,6 @@ func transfers(ms []ModelEntry, archs []string) []Transfer {
 		}
 	}
 	return out
-}
-
-// writeFile writes data to path atomically (a temporary file beside it,
-// then a rename), readable by all.
-func writeFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // ReadManifest reads a zoo folder's zoo.json.
