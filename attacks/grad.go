@@ -3,6 +3,7 @@ package attacks
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/advmatrix/advmatrix/models"
 )
@@ -89,7 +90,7 @@ func newGradient(ms []models.Classifier, fusion Fusion, targeted bool) (*gradien
 		if m.NumClasses() != g.k {
 			return nil, fmt.Errorf("surrogate %d has %d classes, surrogate 0 has %d", i, m.NumClasses(), g.k)
 		}
-		if !sameShape(m.InputShape(), ms[0].InputShape()) {
+		if !slices.Equal(m.InputShape(), ms[0].InputShape()) {
 			return nil, fmt.Errorf("surrogate %d takes %v images, surrogate 0 takes %v", i, m.InputShape(), ms[0].InputShape())
 		}
 		g.weights = append(g.weights, 1/float32(len(ms)))
@@ -97,18 +98,6 @@ func newGradient(ms []models.Classifier, fusion Fusion, targeted bool) (*gradien
 	g.z = make([][]float32, len(ms))
 	g.passes = make([]*models.Pass, len(ms))
 	return g, nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // compute fills gs[k] = ∂L/∂xs[k] for labels (true labels, or targets when

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/report"
 )
 
 // Attack crafts adversarial examples for the n images in x (labels y)
@@ -209,15 +210,9 @@ func (c *Config) goalLabels(ms []models.Classifier, x []float32, y []int, k int,
 		}
 		return t, nil
 	case TargetLeast:
-		sum := make([]float32, n*k)
-		z := make([]float32, n*k)
-		for _, m := range ms {
-			if err := m.Logits(z, x); err != nil {
-				return nil, err
-			}
-			for i, v := range z {
-				sum[i] += v
-			}
+		sum, err := summedLogits(ms, x, n, k)
+		if err != nil {
+			return nil, err
 		}
 		t := make([]int, n)
 		for i := range t {
@@ -233,29 +228,30 @@ func (c *Config) goalLabels(ms []models.Classifier, x []float32, y []int, k int,
 	return nil, fmt.Errorf("unknown target mode %d", c.Target)
 }
 
-// success reports per image whether the averaged surrogate logits are fooled
-// (or, targeted, hit the target).
-func success(ms []models.Classifier, adv []float32, y, labels []int, targeted bool, k int) ([]bool, error) {
-	n := len(y)
+// summedLogits adds the surrogates' logits for the n images of x.
+func summedLogits(ms []models.Classifier, x []float32, n, k int) ([]float32, error) {
 	sum := make([]float32, n*k)
 	z := make([]float32, n*k)
 	for _, m := range ms {
-		if err := m.Logits(z, adv); err != nil {
+		if err := m.Logits(z, x); err != nil {
 			return nil, err
 		}
 		for i, v := range z {
 			sum[i] += v
 		}
 	}
-	out := make([]bool, n)
-	for i := range out {
-		row := sum[i*k : (i+1)*k]
-		p := 0
-		for j := range row {
-			if row[j] > row[p] {
-				p = j
-			}
-		}
+	return sum, nil
+}
+
+// success reports per image whether the averaged surrogate logits are fooled
+// (or, targeted, hit the target).
+func success(ms []models.Classifier, adv []float32, y, labels []int, targeted bool, k int) ([]bool, error) {
+	sum, err := summedLogits(ms, adv, len(y), k)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(y))
+	for i, p := range report.Argmax(sum, k) {
 		if targeted {
 			out[i] = p == labels[i]
 		} else {

@@ -5,10 +5,15 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+	"github.com/spf13/cobra"
 
 	"github.com/advmatrix/advmatrix/attacks"
 	"github.com/advmatrix/advmatrix/datasets/npy"
@@ -19,9 +24,6 @@ import (
 	"github.com/advmatrix/advmatrix/models/zoo"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/surrogates"
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/tw"
-	"github.com/spf13/cobra"
 )
 
 // attackFlags are the flags of `advmatrix attack`.
@@ -543,25 +545,13 @@ func attackNames() string {
 // sameModelKind checks that a model takes the same images and outputs the
 // same number of classes as the first surrogate.
 func sameModelKind(l, ref loaded, what string) error {
-	if !equalInts(l.m.InputShape(), ref.m.InputShape()) {
+	if !slices.Equal(l.m.InputShape(), ref.m.InputShape()) {
 		return fmt.Errorf("%s takes %s images, surrogate 0 (%s) takes %s", what, shapeString(l.m.InputShape()), ref.ref.Path, shapeString(ref.m.InputShape()))
 	}
 	if l.m.NumClasses() != ref.m.NumClasses() {
 		return fmt.Errorf("%s outputs %d classes, surrogate 0 (%s) outputs %d", what, l.m.NumClasses(), ref.ref.Path, ref.m.NumClasses())
 	}
 	return nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func isSurrogate(v report.ModelRef, surr []report.ModelRef) bool {
