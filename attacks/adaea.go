@@ -247,7 +247,7 @@ func (a *AdaEA) run(g *gradient, shape []int, x, start []float32, labels []int, 
 		for i := range xs {
 			// An independent input-diversity draw per member, reused below
 			// for the fused loss.
-			draws[i] = a.DI.draw(C, H, W, rng)
+			draws[i] = a.DI.redraw(draws[i], C, H, W, rng)
 			draws[i].apply(xs[i], adv, n)
 		}
 		for i, m := range g.models {

@@ -330,7 +330,7 @@ func (c *Config) run(full *gradient, order []int, shape []int, x []float32, labe
 		}
 		for i := range xs {
 			// An independent input-diversity draw per surrogate.
-			draws[i] = c.DI.draw(C, H, W, rng)
+			draws[i] = c.DI.redraw(draws[i], C, H, W, rng)
 			draws[i].apply(xs[i], adv, n)
 		}
 		if err := g.compute(xs, gs, labels); err != nil {

@@ -103,8 +103,17 @@ func resizeAdjoint(gs, g []float32, c int, rm, cm axisMap, tmp []float32) {
 }
 
 // draw picks this call's transform.
-func (d Diversity) draw(c, h, w int, rng *rand.Rand) *diversity {
-	dv := &diversity{c: c, h: h, w: w}
+func (d Diversity) draw(c, h, w int, rng *rand.Rand) *diversity { return d.redraw(nil, c, h, w, rng) }
+
+// redraw picks this call's transform into prev (nil: a new one), keeping
+// its scratch buffers, so that an attack's steps do not allocate them anew.
+func (d Diversity) redraw(prev *diversity, c, h, w int, rng *rand.Rand) *diversity {
+	dv := &diversity{}
+	if prev != nil {
+		dv = prev
+		*dv = diversity{bufA: prev.bufA, bufB: prev.bufB, gbufA: prev.gbufA, gbuf: prev.gbuf}
+	}
+	dv.c, dv.h, dv.w = c, h, w
 	if d.P <= 0 || rng.Float64() >= d.P {
 		return dv
 	}
