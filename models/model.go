@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
+	"github.com/advmatrix/advmatrix/internal/safeio"
 )
 
 // Classifier is what attacks and evaluations need from an image classifier:
@@ -38,6 +38,11 @@ type Classifier interface {
 // DefaultMaxTensorElements bounds any one tensor of an untrusted model
 // (initializer, constant or intermediate): 2^28 elements, 1 GiB of float32.
 const DefaultMaxTensorElements = 1 << 28
+
+// MaxModelBytes bounds the size of an ONNX file LoadFile and InspectFile
+// read: protobuf's own limit, beyond which exporters move the weights to
+// external data files.
+const MaxModelBytes = 1 << 31
 
 // Option configures Load.
 type Option func(*loadOptions)
@@ -78,9 +83,10 @@ type progKey struct {
 }
 
 // LoadFile reads an ONNX model. External tensor data is read only from
-// files inside the model's folder.
+// files inside the model's folder. path must name a regular file of at
+// most MaxModelBytes.
 func LoadFile(path string, opts ...Option) (*Model, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadModelFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
@@ -89,6 +95,14 @@ func LoadFile(path string, opts ...Option) (*Model, error) {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	return m, nil
+}
+
+// ReadModelFile reads the bytes of an ONNX file the way LoadFile does:
+// only a regular file (not a FIFO or a device such as /dev/zero) of at
+// most MaxModelBytes. Callers that hash a model before loading it should
+// read it with this.
+func ReadModelFile(path string) ([]byte, error) {
+	return safeio.ReadFile(path, MaxModelBytes)
 }
 
 // Load reads an ONNX model from memory (external data is refused).
