@@ -42,6 +42,36 @@ type Dataset struct {
 	idx []int     // storage position of each image; nil means identity
 }
 
+// MaxClasses bounds the number of classes of a dataset, far above
+// ImageNet-21k's 21841 (and equal to models.MaxClasses): a class count
+// inferred from a corrupt label such as 1e9 is an error, not an allocation
+// of a billion counters or of a model's output layer.
+const MaxClasses = 1 << 16
+
+// CheckClasses reports whether d's labels can be those of a classifier of
+// k classes: d has at most k classes and every label is in 0..k-1. Data
+// with fewer classes than k passes (a subset of the classes, or labels
+// whose count was inferred from the largest one); unlabelled data always
+// passes. Callers use it to make data agree with a model before using
+// its labels as logit indices.
+func (d *Dataset) CheckClasses(k int) error {
+	if k < 1 || k > MaxClasses {
+		return fmt.Errorf("%d classes: want 1 to %d", k, MaxClasses)
+	}
+	if d.Labels == nil {
+		return nil
+	}
+	if d.Classes > k {
+		return fmt.Errorf("data %s has %d classes, more than the %d expected", d.Name, d.Classes, k)
+	}
+	for i, l := range d.Labels {
+		if l < 0 || l >= k {
+			return fmt.Errorf("data %s: label %d of image %d is outside 0..%d", d.Name, l, i, k-1)
+		}
+	}
+	return nil
+}
+
 // unit maps a byte to the float32 that torchvision's ToTensor gives it.
 var unit = func() (t [256]float32) {
 	for i := range t {
@@ -109,6 +139,9 @@ func count(shape [3]int, pixels int, labels []int, classes int) (int, error) {
 	n := pixels / chw
 	if classes < 0 {
 		return 0, fmt.Errorf("negative class count %d", classes)
+	}
+	if classes > MaxClasses {
+		return 0, fmt.Errorf("%d classes exceed the limit of %d", classes, MaxClasses)
 	}
 	if labels == nil {
 		if classes != 0 {

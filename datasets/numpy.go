@@ -98,6 +98,9 @@ func NPZ(path string, classes int) (*Dataset, error) {
 // fromArrays builds a dataset from an image array and an optional label
 // array; xName and yName name them in errors.
 func fromArrays(x, y *npy.Array, xName, yName string, classes int) (*Dataset, error) {
+	if classes < 0 || classes > MaxClasses {
+		return nil, fmt.Errorf("%d classes: want 1 to %d, or 0 to infer them from the labels", classes, MaxClasses)
+	}
 	var shape [3]int
 	switch len(x.Shape) {
 	case 4:
@@ -125,11 +128,16 @@ func fromArrays(x, y *npy.Array, xName, yName string, classes int) (*Dataset, er
 		}
 		top := -1
 		for i, l := range labels {
-			if l < 0 || (classes > 0 && l >= classes) {
-				if classes > 0 {
-					return nil, fmt.Errorf("read %s: label %d of item %d is outside 0..%d", yName, l, i, classes-1)
-				}
+			switch {
+			case l < 0 && classes == 0:
 				return nil, fmt.Errorf("read %s: label %d of item %d is negative", yName, l, i)
+			case classes > 0 && (l < 0 || l >= classes):
+				return nil, fmt.Errorf("read %s: label %d of item %d is outside 0..%d", yName, l, i, classes-1)
+			case l >= MaxClasses:
+				// The class count is inferred from the largest label:
+				// a corrupt one must not become a billion classes.
+				return nil, fmt.Errorf("read %s: label %d of item %d implies more than %d classes; give the class count if the labels are right",
+					yName, l, i, MaxClasses)
 			}
 			top = max(top, l)
 		}

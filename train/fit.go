@@ -98,9 +98,10 @@ func Fit(m *models.Model, d *datasets.Dataset, cfg Config) (*Result, error) {
 	if d.Labels == nil {
 		return nil, errors.New("training data has no labels")
 	}
+	// Labels index the logits: every one must be a class of the model.
 	k := m.NumClasses()
-	if d.Classes > k {
-		return nil, fmt.Errorf("data has %d classes, the model outputs %d", d.Classes, k)
+	if err := d.CheckClasses(k); err != nil {
+		return nil, fmt.Errorf("the model outputs %d classes: %w", k, err)
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x747261696e))
 	trainIdx, valIdx := split(d.Len(), cfg.ValFraction, rng)
