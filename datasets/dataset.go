@@ -105,8 +105,8 @@ func NewFloat32(shape [3]int, pix []float32, labels []int, classes int) (*Datase
 	return &Dataset{Shape: shape, Classes: classes, Labels: labels, n: n, f32: pix}, nil
 }
 
-// checkUnit reports the first value of pix outside [0,1], with its
-// (n, c, h, w) index.
+// checkUnit reports the first value of pix outside [0,1], NaN included,
+// with its (n, c, h, w) index.
 func checkUnit(pix []float32, shape [3]int) error {
 	for i, v := range pix {
 		if v >= 0 && v <= 1 {
@@ -114,8 +114,12 @@ func checkUnit(pix []float32, shape [3]int) error {
 		}
 		chw := shape[0] * shape[1] * shape[2]
 		j := i % chw
-		return fmt.Errorf("pixel value %v at index [%d, %d, %d, %d] is outside [0,1]",
-			v, i/chw, j/(shape[1]*shape[2]), j/shape[2]%shape[1], j%shape[2])
+		what := "is outside [0,1]"
+		if v != v || v-v != 0 {
+			what = "is not a finite number (images are in [0,1])"
+		}
+		return fmt.Errorf("pixel value %v at index [%d, %d, %d, %d] %s",
+			v, i/chw, j/(shape[1]*shape[2]), j/shape[2]%shape[1], j%shape[2], what)
 	}
 	return nil
 }
