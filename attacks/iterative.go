@@ -5,8 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/advmatrix/advmatrix/metrics"
 	"github.com/advmatrix/advmatrix/models"
-	"github.com/advmatrix/advmatrix/report"
 )
 
 // Attack crafts adversarial examples for the n images in x (labels y)
@@ -251,7 +251,7 @@ func success(ms []models.Classifier, adv []float32, y, labels []int, targeted bo
 		return nil, err
 	}
 	out := make([]bool, len(y))
-	for i, p := range report.Argmax(sum, k) {
+	for i, p := range metrics.Argmax(sum, k) {
 		if targeted {
 			out[i] = p == labels[i]
 		} else {

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/advmatrix/advmatrix/metrics"
 	"github.com/advmatrix/advmatrix/models"
-	"github.com/advmatrix/advmatrix/report"
 )
 
 // DefaultSSIMMin is DUMB's similarity threshold for strength selection:
@@ -28,7 +28,7 @@ type StrengthResult struct {
 // the attack success rate on the surrogate itself — the fraction of the
 // images the surrogate classifies correctly when clean that it
 // misclassifies after the attack (DUMB's definition) — and the mean SSIM
-// (report.MeanSSIM, scikit-image's defaults) between clean and attacked
+// (metrics.MeanSSIM, scikit-image's defaults) between clean and attacked
 // images. It returns the strength with the highest ASR among those whose
 // mean SSIM is strictly above ssimMin (DefaultSSIMMin in DUMB), ties going
 // to the smaller strength, and the whole table in grid order. It is an
@@ -55,7 +55,7 @@ func SelectStrength(mk func(strength float64) (Attack, error), grid []float64, s
 	if err := surrogate.Logits(z, x); err != nil {
 		return 0, nil, err
 	}
-	clean := report.Argmax(z, k)
+	clean := metrics.Argmax(z, k)
 	correct := 0
 	for i, p := range clean {
 		if p == y[i] {
@@ -79,8 +79,8 @@ func SelectStrength(mk func(strength float64) (Attack, error), grid []float64, s
 		if err := surrogate.Logits(z, adv); err != nil {
 			return 0, table, fmt.Errorf("strength %v: %w", s, err)
 		}
-		pred := report.Argmax(z, k)
-		r := StrengthResult{Strength: s, Correct: correct, SSIM: report.MeanSSIM(x, adv, n, c, h, w)}
+		pred := metrics.Argmax(z, k)
+		r := StrengthResult{Strength: s, Correct: correct, SSIM: metrics.MeanSSIM(x, adv, n, c, h, w)}
 		for i, p := range pred {
 			if clean[i] == y[i] && p != y[i] {
 				r.Fooled++

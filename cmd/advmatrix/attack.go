@@ -20,8 +20,10 @@ import (
 	"github.com/advmatrix/advmatrix/internal/imgio"
 	"github.com/advmatrix/advmatrix/internal/progress"
 	"github.com/advmatrix/advmatrix/internal/version"
+	"github.com/advmatrix/advmatrix/metrics"
 	"github.com/advmatrix/advmatrix/models"
 	"github.com/advmatrix/advmatrix/models/zoo"
+	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/surrogates"
 )
@@ -396,7 +398,7 @@ func runAttack(cmd *cobra.Command, f *attackFlags) error {
 		Schema: report.SchemaVersion, ToolVersion: version.String(), StartedAt: start.UTC().Format(time.RFC3339),
 		Attack: spec.Name, Summary: spec.Summary, Norm: params.Norm.String(), Eps: params.Eps, Targeted: mode, Seed: f.seed,
 		BatchSize: f.batch, WhiteBox: whiteBox, Data: dref, N: n, Preprocessing: preprocessing, Quantize: f.quantize,
-		ASRRatioInterval: report.RatioInterval, L0Threshold: report.L0Threshold,
+		ASRRatioInterval: metrics.RatioInterval, L0Threshold: metrics.L0Threshold,
 		Params: report.AttackParams{Eps: params.Eps, Alpha: params.Alpha, Steps: params.Steps, Norm: params.Norm.String(),
 			Momentum: params.Momentum, Targeted: mode, Fusion: params.Fusion.String(), Seed: params.Seed, Extra: params.Extra},
 		StrengthSelection: selection,
@@ -424,7 +426,7 @@ func runAttack(cmd *cobra.Command, f *attackFlags) error {
 	var targets []int
 	switch mode {
 	case "given":
-		var file report.File
+		var file provenance.File
 		if targets, file, err = readTargets(f.targets, n, k); err != nil {
 			return err
 		}
@@ -477,18 +479,18 @@ func runAttack(cmd *cobra.Command, f *attackFlags) error {
 
 	t1 := time.Now()
 	C, H, W := d.Shape[0], d.Shape[1], d.Shape[2]
-	if res.Perturbation, err = report.PerturbationOf(x, adv, n); err != nil {
+	if res.Perturbation, err = metrics.PerturbationOf(x, adv, n); err != nil {
 		return err
 	}
-	res.MeanSSIM = report.MeanSSIM(x, adv, n, C, H, W)
+	res.MeanSSIM = metrics.MeanSSIM(x, adv, n, C, H, W)
 	var xq, advq []float32
 	if f.quantize {
-		xq, advq = report.Quantize8(x), report.Quantize8(adv)
-		pq, err := report.PerturbationOf(xq, advq, n)
+		xq, advq = metrics.Quantize8(x), metrics.Quantize8(adv)
+		pq, err := metrics.PerturbationOf(xq, advq, n)
 		if err != nil {
 			return err
 		}
-		sq := report.MeanSSIM(xq, advq, n, C, H, W)
+		sq := metrics.MeanSSIM(xq, advq, n, C, H, W)
 		res.PerturbationQuantized, res.MeanSSIMQuantized = &pq, &sq
 	}
 	for _, v := range victims {
@@ -564,7 +566,7 @@ func isSurrogate(v report.ModelRef, surr []report.ModelRef) bool {
 }
 
 // readTargets reads n target classes in [0, k) from an integer .npy.
-func readTargets(path string, n, k int) ([]int, report.File, error) {
+func readTargets(path string, n, k int) ([]int, provenance.File, error) {
 	file, err := hashFile(path)
 	if err != nil {
 		return nil, file, fmt.Errorf("--targets: %w", err)
@@ -628,20 +630,20 @@ func leastLikely(ms []models.Classifier, x []float32, n, k, batch int) ([]int, e
 }
 
 // scoreVictim runs a victim on clean and adversarial images in batches.
-func scoreVictim(m *models.Model, x, adv []float32, labels, targets []int, batch int) (report.Scores, error) {
+func scoreVictim(m *models.Model, x, adv []float32, labels, targets []int, batch int) (metrics.Scores, error) {
 	n, k := len(labels), m.NumClasses()
 	size := len(x) / n
 	zc, za := make([]float32, n*k), make([]float32, n*k)
 	for i := 0; i < n; i += batch {
 		j := min(n, i+batch)
 		if err := m.Logits(zc[i*k:j*k], x[i*size:j*size]); err != nil {
-			return report.Scores{}, err
+			return metrics.Scores{}, err
 		}
 		if err := m.Logits(za[i*k:j*k], adv[i*size:j*size]); err != nil {
-			return report.Scores{}, err
+			return metrics.Scores{}, err
 		}
 	}
-	return report.EvaluateVictim(zc, za, labels, targets, k)
+	return metrics.ScoreVictim(zc, za, labels, targets, k)
 }
 
 func printAttack(cmd *cobra.Command, r *report.AttackResult, f *attackFlags) error {
@@ -699,19 +701,19 @@ func printAttack(cmd *cobra.Command, r *report.AttackResult, f *attackFlags) err
 		t.Header(header...)
 		rows := []struct {
 			name string
-			get  func(s *report.Scores) []string
+			get  func(s *metrics.Scores) []string
 		}{
-			{"clean accuracy", func(s *report.Scores) []string { return rateCells(s.CleanAccuracy) }},
-			{"adv accuracy", func(s *report.Scores) []string { return rateCells(s.AdvAccuracy) }},
-			{"ASR all", func(s *report.Scores) []string { return rateCells(s.ASRAll) }},
-			{"ASR on correct", func(s *report.Scores) []string { return rateCells(s.ASROnCorrect) }},
-			{"ASR ratio", func(s *report.Scores) []string { return ratioCells(s.ASRRatio) }},
+			{"clean accuracy", func(s *metrics.Scores) []string { return rateCells(s.CleanAccuracy) }},
+			{"adv accuracy", func(s *metrics.Scores) []string { return rateCells(s.AdvAccuracy) }},
+			{"ASR all", func(s *metrics.Scores) []string { return rateCells(s.ASRAll) }},
+			{"ASR on correct", func(s *metrics.Scores) []string { return rateCells(s.ASROnCorrect) }},
+			{"ASR ratio", func(s *metrics.Scores) []string { return ratioCells(s.ASRRatio) }},
 		}
 		if v.TargetedSuccess != nil {
 			rows = append(rows, struct {
 				name string
-				get  func(s *report.Scores) []string
-			}{"targeted success", func(s *report.Scores) []string { return rateCells(*s.TargetedSuccess) }})
+				get  func(s *metrics.Scores) []string
+			}{"targeted success", func(s *metrics.Scores) []string { return rateCells(*s.TargetedSuccess) }})
 		}
 		for _, row := range rows {
 			cells := append([]any{row.name}, anys(row.get(&v.Scores))...)
@@ -755,14 +757,14 @@ func anys(s []string) []any {
 	return out
 }
 
-func rateCells(r report.Rate) []string {
+func rateCells(r metrics.Rate) []string {
 	if r.Den == 0 {
 		return []string{"–", "0/0", "–"}
 	}
 	return []string{pct(r.Value), fmt.Sprintf("%d/%d", r.Num, r.Den), pct(r.Lo95) + "–" + pct(r.Hi95)}
 }
 
-func ratioCells(r report.Ratio) []string {
+func ratioCells(r metrics.Ratio) []string {
 	if !r.Defined {
 		return []string{"undefined", fmt.Sprintf("%d/%d", r.Num, r.Den), "–"}
 	}

@@ -13,25 +13,26 @@ import (
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/models"
 	"github.com/advmatrix/advmatrix/models/zoo"
+	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
 )
 
 // readModel returns the bytes and provenance of a model spec: a file path or
 // zoo:NAME.
-func readModel(spec string) ([]byte, report.File, error) {
+func readModel(spec string) ([]byte, provenance.File, error) {
 	if name, ok := strings.CutPrefix(spec, "zoo:"); ok {
 		b, err := zoo.Bytes(name)
 		if err != nil {
-			return nil, report.File{}, err
+			return nil, provenance.File{}, err
 		}
-		return b, report.File{Path: spec, SHA256: zoo.SHA256(name)}, nil
+		return b, provenance.File{Path: spec, SHA256: zoo.SHA256(name)}, nil
 	}
 	b, err := os.ReadFile(spec)
 	if err != nil {
-		return nil, report.File{}, fmt.Errorf("model: %w", err)
+		return nil, provenance.File{}, fmt.Errorf("model: %w", err)
 	}
 	h := sha256.Sum256(b)
-	return b, report.File{Path: spec, SHA256: hex.EncodeToString(h[:])}, nil
+	return b, provenance.File{Path: spec, SHA256: hex.EncodeToString(h[:])}, nil
 }
 
 // openModel loads a model spec and describes it for results.
@@ -101,7 +102,7 @@ func openData(spec string, shape []int, limit int, shuffle bool, seed uint64) (*
 	}
 	ref.N, ref.Shape = d.Len(), d.Shape
 	for _, s := range d.Sources {
-		ref.Sources = append(ref.Sources, report.File{Path: s.Path, SHA256: s.SHA256})
+		ref.Sources = append(ref.Sources, provenance.File{Path: s.Path, SHA256: s.SHA256})
 	}
 	return d, ref, nil
 }
@@ -123,13 +124,13 @@ func shapeString(s []int) string {
 }
 
 // hashFile describes a file by path and content hash.
-func hashFile(path string) (report.File, error) {
+func hashFile(path string) (provenance.File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return report.File{Path: path}, err
+		return provenance.File{Path: path}, err
 	}
 	h := sha256.Sum256(b)
-	return report.File{Path: path, SHA256: hex.EncodeToString(h[:])}, nil
+	return provenance.File{Path: path, SHA256: hex.EncodeToString(h[:])}, nil
 }
 
 // checkOutputDir fails early, before any work, when an output file's

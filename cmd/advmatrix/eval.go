@@ -7,6 +7,7 @@ import (
 	"github.com/advmatrix/advmatrix/datasets/npy"
 	"github.com/advmatrix/advmatrix/internal/progress"
 	"github.com/advmatrix/advmatrix/internal/version"
+	"github.com/advmatrix/advmatrix/metrics"
 	"github.com/advmatrix/advmatrix/models/zoo"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/olekukonko/tablewriter"
@@ -77,7 +78,7 @@ the embedded LeNet on the embedded MNIST test set.`,
 				bar.Add(j - i)
 			}
 			bar.Done()
-			res.Score(report.Argmax(logits, k), d.Labels, k, d.ClassNames)
+			res.Classification = metrics.Classify(metrics.Argmax(logits, k), d.Labels, k, d.ClassNames)
 			res.ComputeSeconds = compute.Seconds()
 			res.ImagesPerSecond = float64(n) / max(compute.Seconds(), 1e-9)
 			if saveLogits != "" {

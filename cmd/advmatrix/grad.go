@@ -8,6 +8,7 @@ import (
 	"github.com/advmatrix/advmatrix/datasets/npy"
 	"github.com/advmatrix/advmatrix/internal/version"
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/spf13/cobra"
 )
@@ -17,7 +18,7 @@ type gradResult struct {
 	Schema         string          `json:"schema"`
 	ToolVersion    string          `json:"tool_version"`
 	Model          report.ModelRef `json:"model"`
-	Input          report.File     `json:"input"`
+	Input          provenance.File `json:"input"`
 	Shape          []int           `json:"shape"`
 	Mode           string          `json:"mode"` // "cross_entropy_sum" or "vjp"
 	Loss           *float64        `json:"loss,omitempty"`
@@ -145,7 +146,7 @@ and writes it to --out as float32 .npy of the input's shape.`,
 	return cmd
 }
 
-func readModelFile(path string) ([]byte, report.File, error) { return readModel(path) }
+func readModelFile(path string) ([]byte, provenance.File, error) { return readModel(path) }
 
 // imagesFrom checks that an array holds float images the model takes.
 func imagesFrom(a *npy.Array, m *models.Model, name string) ([]float32, []int, error) {

@@ -13,6 +13,7 @@ import (
 	"github.com/advmatrix/advmatrix/internal/version"
 	"github.com/advmatrix/advmatrix/models"
 	zoobuild "github.com/advmatrix/advmatrix/models/zoo/build"
+	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/train"
 	"github.com/spf13/cobra"
@@ -161,7 +162,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		dref.Sample = "seeded"
 	}
 	for _, s := range d.Sources {
-		dref.Sources = append(dref.Sources, report.File{Path: s.Path, SHA256: s.SHA256})
+		dref.Sources = append(dref.Sources, provenance.File{Path: s.Path, SHA256: s.SHA256})
 	}
 	sampled := d.Len()
 	if f.limit > 0 {
@@ -202,7 +203,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		}
 		tref = &report.DataRef{Spec: testSpec, N: n, Shape: test.Shape, Limit: f.testLimit, Sample: "first"}
 		for _, s := range test.Sources {
-			tref.Sources = append(tref.Sources, report.File{Path: s.Path, SHA256: s.SHA256})
+			tref.Sources = append(tref.Sources, provenance.File{Path: s.Path, SHA256: s.SHA256})
 		}
 	}
 
@@ -252,7 +253,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		res.Test = &acc
 	}
 	h256 := sha256.Sum256(t.ONNX)
-	res.Model = report.ModelRef{File: report.File{Path: f.out, SHA256: hex.EncodeToString(h256[:])}, Opset: t.Model.Opset(),
+	res.Model = report.ModelRef{File: provenance.File{Path: f.out, SHA256: hex.EncodeToString(h256[:])}, Opset: t.Model.Opset(),
 		Parameters: t.Model.NumParams(), InputShape: t.Model.InputShape(), Classes: t.Model.NumClasses()}
 	if err := writeFilesAtomic([]pendingFile{{path: f.out, data: t.ONNX}}); err != nil {
 		return err
