@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 )
 
 // zeroGradModel is a stub classifier whose logits are zero whatever the
@@ -59,7 +60,7 @@ func randLinear(t *testing.T, r *rand.Rand, shape []int, k int, scale float64) l
 	for i := range b {
 		b[i] = float32(r.NormFloat64() * 0.1)
 	}
-	m, err := models.SoftmaxRegression(shape, k, w, b)
+	m, err := arch.SoftmaxRegression(shape, k, w, b)
 	if err != nil {
 		t.Fatal(err)
 	}

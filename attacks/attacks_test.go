@@ -7,6 +7,7 @@ import (
 
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 )
 
 func lenet(t *testing.T) models.Classifier {
@@ -199,7 +200,7 @@ func TestBadInput(t *testing.T) {
 	if _, err := FGSM(0.1).Craft(nil, x, y); err == nil {
 		t.Error("no surrogates accepted")
 	}
-	small, _ := models.SoftmaxRegression([]int{1, 28, 28}, 3, make([]float32, 3*784), make([]float32, 3))
+	small, _ := arch.SoftmaxRegression([]int{1, 28, 28}, 3, make([]float32, 3*784), make([]float32, 3))
 	if _, err := FGSM(0.1).Craft([]models.Classifier{ms[0], small}, x, []int{0, 1}); err == nil {
 		t.Error("surrogates with different class counts accepted")
 	}

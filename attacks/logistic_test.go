@@ -7,6 +7,7 @@ import (
 
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 )
 
 // trainSoftmaxRegression fits logits = W·x + b on MNIST with plain SGD
@@ -65,7 +66,7 @@ func trainSoftmaxRegression(t *testing.T, epochs int) *models.Model {
 	for _, v := range b {
 		b32 = append(b32, float32(v))
 	}
-	m, err := models.SoftmaxRegression([]int{1, 28, 28}, k, w32, b32)
+	m, err := arch.SoftmaxRegression([]int{1, 28, 28}, k, w32, b32)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func TestLogisticGradientClosedForm(t *testing.T) {
 	for i := range w {
 		w[i] = float32(r.NormFloat64())
 	}
-	m, err := models.SoftmaxRegression([]int{1, 3, 4}, k, w, b)
+	m, err := arch.SoftmaxRegression([]int{1, 3, 4}, k, w, b)
 	if err != nil {
 		t.Fatal(err)
 	}

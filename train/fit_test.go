@@ -8,6 +8,7 @@ import (
 
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 )
 
 // The bar: a LeNet trained on MNIST for one epoch reaches ≥ 97%
@@ -16,7 +17,7 @@ func TestLeNetOneEpoch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains for one epoch")
 	}
-	m, err := models.Build("lenet", []int{1, 28, 28}, 10, 1)
+	m, err := arch.Build("lenet", []int{1, 28, 28}, 10, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestFitReproducible(t *testing.T) {
 	}
 	d = d.Sample(512, 3)
 	run := func(seed uint64) []byte {
-		m, err := models.Build("vgg", []int{1, 28, 28}, 10, 7)
+		m, err := arch.Build("vgg", []int{1, 28, 28}, 10, 7)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +128,7 @@ func TestCheckpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := models.Build("mlp", []int{1, 28, 28}, 10, 1)
+	m, err := arch.Build("mlp", []int{1, 28, 28}, 10, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

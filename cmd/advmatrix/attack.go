@@ -22,10 +22,10 @@ import (
 	"github.com/advmatrix/advmatrix/internal/version"
 	"github.com/advmatrix/advmatrix/metrics"
 	"github.com/advmatrix/advmatrix/models"
-	"github.com/advmatrix/advmatrix/models/zoo"
 	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/surrogates"
+	"github.com/advmatrix/advmatrix/zoo"
 )
 
 // attackFlags are the flags of `advmatrix attack`.

@@ -12,9 +12,9 @@ import (
 
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/models"
-	"github.com/advmatrix/advmatrix/models/zoo"
 	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
+	"github.com/advmatrix/advmatrix/zoo"
 )
 
 // readModel returns the bytes and provenance of a model spec: a file path or

@@ -13,9 +13,10 @@ import (
 	"github.com/advmatrix/advmatrix/datasets/npy"
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
 	"github.com/advmatrix/advmatrix/models"
-	"github.com/advmatrix/advmatrix/models/zoo"
-	zoobuild "github.com/advmatrix/advmatrix/models/zoo/build"
+	"github.com/advmatrix/advmatrix/models/arch"
 	"github.com/advmatrix/advmatrix/report"
+	"github.com/advmatrix/advmatrix/zoo"
+	zoobuild "github.com/advmatrix/advmatrix/zoo/build"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -420,7 +421,7 @@ func attackFixtures(t *testing.T, f *fixtures) {
 		for i := range w {
 			w[i] = float32(i%13)/13 - 0.5
 		}
-		m, err := models.SoftmaxRegression(c.shape, c.classes, w, make([]float32, c.classes))
+		m, err := arch.SoftmaxRegression(c.shape, c.classes, w, make([]float32, c.classes))
 		if err != nil {
 			t.Fatal(err)
 		}

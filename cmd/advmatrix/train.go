@@ -11,11 +11,11 @@ import (
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/internal/progress"
 	"github.com/advmatrix/advmatrix/internal/version"
-	"github.com/advmatrix/advmatrix/models"
-	zoobuild "github.com/advmatrix/advmatrix/models/zoo/build"
+	"github.com/advmatrix/advmatrix/models/arch"
 	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/train"
+	zoobuild "github.com/advmatrix/advmatrix/zoo/build"
 	"github.com/spf13/cobra"
 )
 
@@ -36,8 +36,8 @@ func newTrainCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Train a reference architecture on a data set and write it as ONNX",
-		Long: `train builds a freshly initialised reference architecture (` + strings.Join(models.Architectures(), ", ") + `;
-see models.Build) for the data's image shape and number of classes, trains it,
+		Long: `train builds a freshly initialised reference architecture (` + strings.Join(arch.Architectures(), ", ") + `;
+see arch.Build) for the data's image shape and number of classes, trains it,
 evaluates it on test data and writes it as ONNX (atomically).
 
 Defaults per architecture, unless --optimizer/--lr say otherwise:
@@ -76,7 +76,7 @@ derives from --seed: the same flags give a byte-identical ONNX file.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, &f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.arch, "arch", "", "architecture: "+strings.Join(models.Architectures(), ", ")+" (required)")
+	fl.StringVar(&f.arch, "arch", "", "architecture: "+strings.Join(arch.Architectures(), ", ")+" (required)")
 	fl.StringVar(&f.data, "data", "mnist:train", "training data spec (see advmatrix --help)")
 	fl.StringVar(&f.balance, "balance", "", "class balance: a level P/Q such as 20/80, or one weight per class (see above)")
 	fl.IntVar(&f.limit, "limit", 0, "train on a seeded sample of N images of --data (0: all)")
@@ -102,7 +102,7 @@ derives from --seed: the same flags give a byte-identical ONNX file.`,
 func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	start := time.Now()
 	if f.arch == "" {
-		return fmt.Errorf("--arch is required (one of %s)", strings.Join(models.Architectures(), ", "))
+		return fmt.Errorf("--arch is required (one of %s)", strings.Join(arch.Architectures(), ", "))
 	}
 	if f.out == "" {
 		return fmt.Errorf("--out (-o) is required: where to write the model")

@@ -20,7 +20,7 @@ import (
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	"github.com/advmatrix/advmatrix/internal/version"
-	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/train"
@@ -256,7 +256,7 @@ func (c *Config) validate() error {
 	seen := map[string]bool{}
 	for _, a := range c.Archs {
 		if !knownArch(a) {
-			return fmt.Errorf("unknown architecture %q (known: %s)", a, strings.Join(models.Architectures(), ", "))
+			return fmt.Errorf("unknown architecture %q (known: %s)", a, strings.Join(arch.Architectures(), ", "))
 		}
 		if seen[a] {
 			return fmt.Errorf("architecture %q given twice", a)
