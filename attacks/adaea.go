@@ -1,6 +1,7 @@
 package attacks
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -70,9 +71,6 @@ type AdaEA struct {
 	// with its own AGM weights (0: the whole input is one batch). The
 	// reference evaluates with batches of 32.
 	BatchSize int
-	Target    TargetMode
-	Targets   []int
-	Seed      uint64
 
 	hook func(t int, x0, x []float32) // tests: called after every step (x0: the clean batch)
 }
@@ -160,13 +158,13 @@ func (a *AdaEA) Validate() error {
 }
 
 // Craft runs the attack. It implements Attack.
-func (a *AdaEA) Craft(surrogates []models.Classifier, x []float32, y []int) ([]float32, error) {
-	adv, _, err := a.CraftStats(surrogates, x, y)
+func (a *AdaEA) Craft(ctx context.Context, surrogates []models.Classifier, b Batch) ([]float32, error) {
+	adv, _, err := a.CraftStats(ctx, surrogates, b)
 	return adv, err
 }
 
 // CraftStats runs the attack and returns its diagnostics.
-func (a *AdaEA) CraftStats(surrogates []models.Classifier, x []float32, y []int) ([]float32, AdaEAStats, error) {
+func (a *AdaEA) CraftStats(ctx context.Context, surrogates []models.Classifier, b Batch) ([]float32, AdaEAStats, error) {
 	var st AdaEAStats
 	if err := a.Validate(); err != nil {
 		return nil, st, err
@@ -174,22 +172,18 @@ func (a *AdaEA) CraftStats(surrogates []models.Classifier, x []float32, y []int)
 	if len(surrogates) < 2 {
 		return nil, st, fmt.Errorf("adaea: needs at least 2 surrogates, got %d (its weights compare members with each other)", len(surrogates))
 	}
-	shape, size, n, k, err := ensembleBatch(surrogates, x, y, a.DI.P > 0)
+	bi, err := b.check(surrogates, a.DI.P > 0)
 	if err != nil {
 		return nil, st, fmt.Errorf("adaea: %w", err)
 	}
-	g, err := newGradient(surrogates, FuseLogits, a.Target != Untargeted)
+	g, err := newGradient(surrogates, FuseLogits, bi.targets)
 	if err != nil {
 		return nil, st, fmt.Errorf("adaea: %w", err)
 	}
-	rng := rand.New(rand.NewPCG(a.Seed, 0x61646165))
-	goal := &Config{Target: a.Target, Targets: a.Targets}
-	labels, err := goal.goalLabels(surrogates, x, y, k, rng)
-	if err != nil {
-		return nil, st, fmt.Errorf("adaea: %w", err)
-	}
+	rng := rand.New(rand.NewPCG(b.Seed, 0x61646165))
+	x, size := b.X, bi.size
 	out := make([]float32, len(x))
-	parts := splitBatches(n, a.BatchSize)
+	parts := splitBatches(bi.n, a.BatchSize)
 	st.BatchSize, st.Batches = parts[0][1]-parts[0][0], len(parts)
 	for _, c := range parts {
 		xb := x[c[0]*size : c[1]*size]
@@ -199,7 +193,7 @@ func (a *AdaEA) CraftStats(surrogates []models.Classifier, x []float32, y []int)
 				start[i] += float32(a.StartStd * rng.NormFloat64())
 			}
 		}
-		adv, err := a.run(g, shape, xb, start, labels[c[0]:c[1]], rng, &st)
+		adv, err := a.run(ctx, g, bi.shape, xb, start, bi.goal[c[0]:c[1]], rng, &st)
 		if err != nil {
 			return nil, st, fmt.Errorf("adaea: %w", err)
 		}
@@ -209,11 +203,11 @@ func (a *AdaEA) CraftStats(surrogates []models.Classifier, x []float32, y []int)
 }
 
 // run attacks one batch from start (x_0) and returns x_T.
-func (a *AdaEA) run(g *gradient, shape []int, x, start []float32, labels []int, rng *rand.Rand, st *AdaEAStats) ([]float32, error) {
+func (a *AdaEA) run(ctx context.Context, g *gradient, shape []int, x, start []float32, labels []int, rng *rand.Rand, st *AdaEAStats) ([]float32, error) {
 	n := len(labels)
 	size := len(x) / n
 	K := len(g.models)
-	targeted := a.Target != Untargeted
+	targeted := g.targeted
 	eps, alpha := float32(a.Eps), float32(a.Alpha)
 	steps, step := a.Steps, alpha
 	if a.SingleStep {
@@ -244,6 +238,9 @@ func (a *AdaEA) run(g *gradient, shape []int, x, start []float32, labels []int, 
 	}
 	var w []float64
 	for t := 0; t < steps; t++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		for i := range xs {
 			// An independent input-diversity draw per member, reused below
 			// for the fused loss.
@@ -519,7 +516,7 @@ func init() {
 	for _, v := range variants {
 		v := v
 		Register(Spec{
-			Name: v.name, Summary: v.summary, Gradient: true,
+			Name: v.name, Summary: v.summary, Gradient: true, Strength: epsStrength,
 			Extras: []string{"beta", "threshold", "agm_every_step", "drf_quirk", "start_std", "fgsm",
 				"di_prob", "di_rate", "ti_kernel", "batch_size"},
 			Defaults: func(shape []int) Params {
@@ -530,7 +527,7 @@ func init() {
 			},
 			New: func(p Params) (Attack, error) {
 				a := v.make(p)
-				a.Norm, a.Target, a.Targets, a.Seed = p.Norm, p.Target, p.Targets, p.Seed
+				a.Norm = p.Norm
 				a.Beta = p.ExtraOr("beta", a.Beta)
 				a.Threshold = p.ExtraOr("threshold", a.Threshold)
 				a.AGMEveryStep = p.ExtraOr("agm_every_step", 1) != 0

@@ -27,13 +27,6 @@ func (f Fusion) String() string {
 	return "logits"
 }
 
-// forwarder is a classifier that can hold a forward pass open for several
-// backward passes (models.Model does); fused-logit gradients need every
-// member's logits before any member's backward pass.
-type forwarder interface {
-	Forward(x []float32) (*models.Pass, error)
-}
-
 // lossSeed writes into dz the gradient, with respect to the logits z, of
 // the loss an attack ascends: CE(z, y) untargeted, −CE(z, t) targeted,
 // summed over the batch and scaled by w. It returns the per-image losses
@@ -78,7 +71,7 @@ type gradient struct {
 	z        [][]float32
 	fused    []float32
 	dz       []float32
-	passes   []*models.Pass
+	passes   []models.Pass
 }
 
 func newGradient(ms []models.Classifier, fusion Fusion, targeted bool) (*gradient, error) {
@@ -96,7 +89,7 @@ func newGradient(ms []models.Classifier, fusion Fusion, targeted bool) (*gradien
 		g.weights = append(g.weights, 1/float32(len(ms)))
 	}
 	g.z = make([][]float32, len(ms))
-	g.passes = make([]*models.Pass, len(ms))
+	g.passes = make([]models.Pass, len(ms))
 	return g, nil
 }
 
@@ -123,6 +116,8 @@ func (g *gradient) compute(xs, gs [][]float32, labels []int) error {
 		return nil
 	}
 	// Fused logits: forward every member, seed all with one cotangent.
+	// Members that can hold a pass open (models.Forwarder) run forward
+	// once; the others run forward again inside Grad.
 	defer func() {
 		for i, p := range g.passes {
 			if p != nil {
@@ -133,7 +128,7 @@ func (g *gradient) compute(xs, gs [][]float32, labels []int) error {
 	}()
 	clear(g.fused)
 	for i, m := range g.models {
-		if f, ok := m.(forwarder); ok {
+		if f, ok := m.(models.Forwarder); ok {
 			p, err := f.Forward(xs[i])
 			if err != nil {
 				return fmt.Errorf("surrogate %d: %w", i, err)

@@ -104,7 +104,7 @@ func TestFGSMLogisticRegression(t *testing.T) {
 	m := trainSoftmaxRegression(t, 2)
 	x, y := mnistBatch(t, 2000)
 	clean := errorRate(t, m, x, y)
-	adv, err := FGSM(0.25).Craft([]models.Classifier{m}, x, y)
+	adv, err := FGSM(0.25).Craft(t.Context(), []models.Classifier{m}, Batch{X: x, Labels: y})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,10 +16,7 @@ type Params struct {
 	Steps    int
 	Norm     Norm
 	Momentum float64
-	Target   TargetMode
-	Targets  []int
 	Fusion   Fusion
-	Seed     uint64
 	// Extra holds method-specific settings by name (for example AdaEA's
 	// "beta" and "threshold", CWA's "inner_step" and "reverse_step", DI's
 	// "di_prob"); each attack documents and validates its own.
@@ -54,7 +51,22 @@ type Spec struct {
 	Derive func(user, merged Params) Params
 	// New makes the attack from complete Params (see Complete).
 	New func(p Params) (Attack, error)
+	// Strength, when not nil, is the setting DUMB's strength selection
+	// tunes and its grid; attacks without one (greyscale, invert,
+	// splitmerge) cannot be tuned.
+	Strength *Strength
 }
+
+// Strength is an attack's tunable strength: the setting ("eps", or an
+// Extra key such as "radius") and DUMB's grid of values for an image
+// shape.
+type Strength struct {
+	Key  string
+	Grid func(shape []int) []float64
+}
+
+// epsStrength is the strength of the gradient attacks: ε over DUMB's grid.
+var epsStrength = &Strength{Key: "eps", Grid: func([]int) []float64 { return EpsGrid() }}
 
 // Complete merges what the user gave with the attack's defaults for the
 // image shape: the parameters the attack will actually run with, and the
@@ -129,7 +141,7 @@ func (p Params) Merge(def Params) Params {
 	if p.Has("momentum") {
 		out.Momentum = p.Momentum
 	}
-	out.Target, out.Targets, out.Fusion, out.Seed = p.Target, p.Targets, p.Fusion, p.Seed
+	out.Fusion = p.Fusion
 	if out.Extra == nil {
 		out.Extra = map[string]float64{}
 	} else {
@@ -174,7 +186,7 @@ func init() {
 		def           func(digits bool) Params
 	}
 	withParams := func(c *Config, p Params) *Config {
-		c.Norm, c.Target, c.Targets, c.Fusion, c.Seed = p.Norm, p.Target, p.Targets, p.Fusion, p.Seed
+		c.Norm, c.Fusion = p.Norm, p.Fusion
 		if v, ok := p.Extra["di_prob"]; ok {
 			c.DI.P = v
 		}
@@ -253,7 +265,7 @@ func init() {
 	for _, pr := range presets {
 		pr := pr
 		Register(Spec{
-			Name: pr.name, Summary: pr.summary, Gradient: true,
+			Name: pr.name, Summary: pr.summary, Gradient: true, Strength: epsStrength,
 			Extras:   []string{"di_prob", "di_rate", "ti_kernel", "restarts", "one_per_step"},
 			Defaults: func(shape []int) Params { return pr.def(mnistScale(shape)) },
 			New: func(p Params) (Attack, error) {

@@ -1,6 +1,7 @@
 package attacks
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -24,7 +25,8 @@ type StrengthResult struct {
 }
 
 // SelectStrength is DUMB's parameter selection: for every strength in the
-// grid it makes the attack, crafts on the surrogate alone, and records
+// grid it makes the attack, crafts on the surrogate alone (in batches of
+// batch images, seeded as CraftInBatches seeds them), and records
 // the attack success rate on the surrogate itself — the fraction of the
 // images the surrogate classifies correctly when clean that it
 // misclassifies after the attack (DUMB's definition) — and the mean SSIM
@@ -38,11 +40,12 @@ type StrengthResult struct {
 // (11×11 Gaussian window, σ = 1.5) on resized, ImageNet-normalised
 // tensors; here it is scikit-image's 7×7 uniform window on the [0,1]
 // images the models take.
-func SelectStrength(mk func(strength float64) (Attack, error), grid []float64, surrogate models.Classifier,
-	x []float32, y []int, ssimMin float64) (best float64, table []StrengthResult, err error) {
+func SelectStrength(ctx context.Context, mk func(strength float64) (Attack, error), grid []float64, surrogate models.Classifier,
+	b Batch, batch int, ssimMin float64) (best float64, table []StrengthResult, err error) {
 	if len(grid) == 0 {
 		return 0, nil, fmt.Errorf("empty strength grid")
 	}
+	x, y := b.X, b.Labels
 	shape := surrogate.InputShape()
 	c, h, w := shapeCHW(shape)
 	size := c * h * w
@@ -52,7 +55,7 @@ func SelectStrength(mk func(strength float64) (Attack, error), grid []float64, s
 	}
 	k := surrogate.NumClasses()
 	z := make([]float32, n*k)
-	if err := surrogate.Logits(z, x); err != nil {
+	if err := models.LogitsInBatches(surrogate, z, x, batch); err != nil {
 		return 0, nil, err
 	}
 	clean := metrics.Argmax(z, k)
@@ -72,11 +75,11 @@ func SelectStrength(mk func(strength float64) (Attack, error), grid []float64, s
 		if err != nil {
 			return 0, table, fmt.Errorf("strength %v: %w", s, err)
 		}
-		adv, err := atk.Craft(ms, x, y)
+		adv, err := CraftInBatches(ctx, atk, ms, Batch{X: x, Labels: y, Seed: b.Seed}, batch, nil)
 		if err != nil {
 			return 0, table, fmt.Errorf("strength %v: %w", s, err)
 		}
-		if err := surrogate.Logits(z, adv); err != nil {
+		if err := models.LogitsInBatches(surrogate, z, adv, batch); err != nil {
 			return 0, table, fmt.Errorf("strength %v: %w", s, err)
 		}
 		pred := metrics.Argmax(z, k)
@@ -104,25 +107,22 @@ func SelectStrength(mk func(strength float64) (Attack, error), grid []float64, s
 }
 
 // StrengthMaker returns a make function for SelectStrength from a
-// registered attack: the strength becomes ε for attacks with an ε (the
-// gradient family and Square) and the attack's strength Extra for
-// DUMB's corruptions ("radius", "sigma", "size", "amount"). Other settings
-// come from p merged over the attack's defaults for the image shape.
+// registered attack: the strength sets the attack's Strength key (ε for
+// the gradient family and Square, "radius", "sigma", "size" or "amount"
+// for DUMB's corruptions). Other settings come from p merged over the
+// attack's defaults for the image shape.
 func StrengthMaker(name string, p Params, shape []int) (func(float64) (Attack, error), error) {
 	spec, err := Lookup(name)
 	if err != nil {
 		return nil, err
 	}
+	if spec.Strength == nil {
+		return nil, fmt.Errorf("attack %s has no strength to select", spec.Name)
+	}
 	if err := spec.CheckExtras(p); err != nil {
 		return nil, err
 	}
-	key := "eps"
-	for _, e := range spec.Extras {
-		switch e {
-		case "radius", "sigma", "size", "amount":
-			key = e
-		}
-	}
+	key := spec.Strength.Key
 	base := spec.Complete(p, shape)
 	return func(s float64) (Attack, error) {
 		q := base
@@ -137,6 +137,15 @@ func StrengthMaker(name string, p Params, shape []int) (func(float64) (Attack, e
 		}
 		return spec.New(q)
 	}, nil
+}
+
+// StrengthGrid is DUMB's strength grid for an attack and image shape
+// (nil for an attack without a strength).
+func StrengthGrid(spec Spec, shape []int) []float64 {
+	if spec.Strength == nil {
+		return nil
+	}
+	return spec.Strength.Grid(shape)
 }
 
 // grid returns from, from+step, …, to, each rounded to 1e-9 so that

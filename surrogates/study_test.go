@@ -138,9 +138,8 @@ func TestCSGLDTransferStudy(t *testing.T) {
 		} {
 			start := time.Now()
 			c := attacks.IFGSM(eps, eps/10, 50)
-			c.Seed = 7
 			(&Set{Mode: s.mode}).Apply(c)
-			adv, err := c.Craft(s.ms, x, y)
+			adv, err := c.Craft(t.Context(), s.ms, attacks.Batch{X: x, Labels: y, Seed: 7})
 			if err != nil {
 				t.Fatal(err)
 			}

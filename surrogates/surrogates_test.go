@@ -230,16 +230,15 @@ func TestIdenticalSamplesReduceToIFGSM(t *testing.T) {
 	y := te.Labels[:n]
 	set := &Set{Files: []string{path, path, path}, Mode: OnePerStep}
 	multi := attacks.IFGSM(0.1, 0.01, 20)
-	multi.Seed = 9
 	set.Apply(multi)
 	if !multi.OnePerStep {
 		t.Fatal("Apply did not set OnePerStep")
 	}
-	a, err := multi.Craft(copies, x, y)
+	a, err := multi.Craft(t.Context(), copies, attacks.Batch{X: x, Labels: y, Seed: 9})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := attacks.IFGSM(0.1, 0.01, 20).Craft(copies[:1], x, y)
+	b, err := attacks.IFGSM(0.1, 0.01, 20).Craft(t.Context(), copies[:1], attacks.Batch{X: x, Labels: y})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/advmatrix/advmatrix/models"
 	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
+	"github.com/advmatrix/advmatrix/scenarios"
 	"github.com/spf13/cobra"
 )
 
@@ -53,7 +54,7 @@ and writes it to --out as float32 .npy of the input's shape.`,
 			if input == "" || out == "" {
 				return fmt.Errorf("--input and --out are required")
 			}
-			m, mref, err := openModel(modelSpec)
+			m, mref, err := scenarios.LoadModel(modelSpec)
 			if err != nil {
 				return err
 			}
@@ -146,7 +147,7 @@ and writes it to --out as float32 .npy of the input's shape.`,
 	return cmd
 }
 
-func readModelFile(path string) ([]byte, provenance.File, error) { return readModel(path) }
+func readModelFile(path string) ([]byte, provenance.File, error) { return scenarios.ReadModel(path) }
 
 // imagesFrom checks that an array holds float images the model takes.
 func imagesFrom(a *npy.Array, m *models.Model, name string) ([]float32, []int, error) {

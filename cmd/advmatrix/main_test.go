@@ -14,6 +14,7 @@ import (
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
 	"github.com/advmatrix/advmatrix/models"
 	"github.com/advmatrix/advmatrix/models/arch"
+	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/zoo"
 	zoobuild "github.com/advmatrix/advmatrix/zoo/build"
@@ -835,7 +836,7 @@ func TestTrainJSON(t *testing.T) {
 		t.Errorf("model: %d classes, %d parameters; report %+v", m.NumClasses(), m.NumParams(), res.Model)
 	}
 	b1, _ := os.ReadFile(out)
-	if f, _ := hashFile(out); f.SHA256 != res.Model.SHA256 {
+	if f, _ := provenance.HashFile(out); f.SHA256 != res.Model.SHA256 {
 		t.Errorf("sha256 %s, report says %s", f.SHA256, res.Model.SHA256)
 	}
 	// Reproducible; and the table summary.
