@@ -497,7 +497,7 @@ func init() {
 	type variant struct {
 		name, summary string
 		make          func(p Params) *AdaEA
-		mu            float64
+		mu, di, ti    float64 // defaults: μ, DI probability, TI kernel
 	}
 	variants := []variant{
 		{"adaea", "AdaEA over I-FGSM: AGM-weighted logit fusion with the DRF mask (Chen et al. 2023)",
@@ -505,20 +505,28 @@ func init() {
 				a := NewAdaEA(p.Eps, p.Alpha, p.Steps)
 				a.Momentum = p.Momentum
 				return a
-			}, 0},
+			}, 0, 0, 0},
 		{"adaea-mi", "AdaEA over MI-FGSM (μ 0.9, as the reference CLI)",
-			func(p Params) *AdaEA { return AdaEAMI(p.Eps, p.Alpha, p.Steps, p.Momentum) }, 0.9},
+			func(p Params) *AdaEA { return AdaEAMI(p.Eps, p.Alpha, p.Steps, p.Momentum) }, 0.9, 0, 0},
 		{"adaea-di", "AdaEA over DI-MI-FGSM: an independent resize-and-pad draw per member",
-			func(p Params) *AdaEA { return AdaEADI(p.Eps, p.Alpha, p.Steps, p.Momentum) }, 0.9},
+			func(p Params) *AdaEA { return AdaEADI(p.Eps, p.Alpha, p.Steps, p.Momentum) }, 0.9, 0.5, 0},
 		{"adaea-ti", "AdaEA over TI-DI-FGSM: Gaussian-smoothed fused gradient (μ 0, as the reference)",
-			func(p Params) *AdaEA { return AdaEATI(p.Eps, p.Alpha, p.Steps, p.Momentum) }, 0},
+			func(p Params) *AdaEA { return AdaEATI(p.Eps, p.Alpha, p.Steps, p.Momentum) }, 0, 0.5, 15},
 	}
 	for _, v := range variants {
 		v := v
 		Register(Spec{
 			Name: v.name, Summary: v.summary, Gradient: true, Strength: epsStrength,
-			Extras: []string{"beta", "threshold", "agm_every_step", "drf_quirk", "start_std", "fgsm",
-				"di_prob", "di_rate", "ti_kernel", "batch_size"},
+			MinSurrogates: 2,
+			Extras: []Param{
+				{Name: "beta", Kind: Float, Min: 0, Max: 1000, Default: fixed(10), Help: "AGM temperature β"},
+				{Name: "threshold", Kind: Float, Min: -1, Max: 1, Default: fixed(-0.3), Help: "DRF threshold λ"},
+				{Name: "agm_every_step", Kind: Bool, Min: 0, Max: 1, Default: fixed(1), Help: "switch for AGM weights every step (0: at t=0 only)"},
+				{Name: "drf_quirk", Kind: Bool, Min: 0, Max: 1, Default: fixed(1), Help: "switch for the reference's DRF average"},
+				{Name: "start_std", Kind: Float, Min: 0, Max: 1, Default: fixed(0.001), Help: "standard deviation of the Gaussian start"},
+				{Name: "fgsm", Kind: Bool, Min: 0, Max: 1, Default: fixed(0), Help: "switch for the single-step variant"},
+				diProb(v.di), diRate, tiKernel(v.ti), tiNSig, batchSize,
+			},
 			Defaults: func(shape []int) Params {
 				if mnistScale(shape) {
 					return Params{Eps: 0.3, Alpha: 0.03, Steps: 10, Momentum: v.mu}
@@ -540,6 +548,7 @@ func init() {
 					a.DI.Rate = 0.9 // torchattacks' resize rate, as the reference
 				}
 				a.TIKernel = int(p.ExtraOr("ti_kernel", float64(a.TIKernel)))
+				a.TINSig = p.ExtraOr("ti_nsig", a.TINSig)
 				a.BatchSize = int(p.ExtraOr("batch_size", 0))
 				if err := a.Validate(); err != nil {
 					return nil, err

@@ -84,7 +84,7 @@ func TestInvariants(t *testing.T) {
 	fused.Fusion = FuseLoss
 	up := DIFGSM(0.2, 0.05, 4, 1)
 	up.DI = Diversity{P: 1, Rate: 1.2}
-	leastTargets, err := LeastLikelyTargets(t.Context(), ms, x, len(y), 8)
+	leastTargets, err := LeastLikelyTargets(t.Context(), ms, x, y, 8)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,24 @@ import (
 // input's: the CLI exits 3 for them and 2 for bad input.
 var ErrInternal = errors.New("internal error")
 
-// BatchSeedRule states in words how CraftInBatches seeds each batch, for
-// results files.
-const BatchSeedRule = "batch b (from 0) of a run with seed s is crafted with seed s + b"
+// BatchSeedRule states how CraftInBatches seeds each batch, for results
+// files.
+const BatchSeedRule = "batch b (from 0) of a run with seed s is crafted with seed splitmix64(splitmix64(s) xor b)"
 
 // BatchSeed is the seed batch b of a run seeded with seed is crafted with.
-func BatchSeed(seed uint64, b int) uint64 { return seed + uint64(b) }
+// It hashes both, so that runs with nearby seeds share no batch seeds
+// (with seed + b, seeds 0 and 1 would share all but one).
+func BatchSeed(seed uint64, b int) uint64 { return splitmix64(splitmix64(seed) ^ uint64(b)) }
+
+// splitmix64 is the finaliser of Steele, Lea and Flood's SplitMix64
+// generator: a bijection of uint64 that mixes every input bit into every
+// output bit.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
 
 // CraftInBatches crafts the images of b size images at a time, batch i
 // (from 0) with seed BatchSeed(b.Seed, i), so that the result depends on

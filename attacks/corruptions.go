@@ -286,33 +286,35 @@ func init() {
 		make                 func(s float64) *Corruption
 		def                  func(shape []int) float64
 		grid                 func(shape []int) []float64 // DUMB's strength grid
+		max                  float64                     // the strength's upper bound
+		help                 string                      // what the strength is
 	}
 	for _, k := range []corr{
 		{"boxblur", "PIL box blur of the given radius (DUMB non-mathematical attack)", "radius",
-			BoxBlur, func([]int) float64 { return 1 }, func([]int) []float64 { return BoxBlurGrid() }},
+			BoxBlur, func([]int) float64 { return 1 }, func([]int) []float64 { return BoxBlurGrid() }, 1000, "box-blur radius in pixels"},
 		{"gaussnoise", "additive Gaussian noise of std sigma, clipped (skimage random_noise; DUMB)", "sigma",
-			GaussNoise, func([]int) float64 { return 0.05 }, func([]int) []float64 { return GaussNoiseGrid() }},
+			GaussNoise, func([]int) float64 { return 0.05 }, func([]int) []float64 { return GaussNoiseGrid() }, 10, "noise standard deviation"},
 		{"greyscale", "ITU-R 601-2 luma copied to the three channels (PIL grayscale; DUMB)", "",
-			func(float64) *Corruption { return Greyscale() }, nil, nil},
+			func(float64) *Corruption { return Greyscale() }, nil, nil, 0, ""},
 		{"invert", "1 − x (PIL ImageChops.invert; DUMB)", "",
-			func(float64) *Corruption { return Invert() }, nil, nil},
+			func(float64) *Corruption { return Invert() }, nil, nil, 0, ""},
 		{"blackbox", "a black square of the given side in pixels at a random position (DUMB)", "size",
 			BlackBox, defaultBlackBox, func(shape []int) []float64 {
 				_, h, w := shapeCHW(shape)
 				return BlackBoxGrid(min(h, w))
-			}},
+			}, 1 << 20, "black box side in pixels"},
 		{"saltpepper", "salt-and-pepper noise on the given fraction of values (skimage random_noise s&p; DUMB)", "amount",
-			SaltPepper, func([]int) float64 { return 0.05 }, func([]int) []float64 { return SaltPepperGrid() }},
+			SaltPepper, func([]int) float64 { return 0.05 }, func([]int) []float64 { return SaltPepperGrid() }, 1, "fraction of values replaced"},
 		{"splitmerge", "swap the red and green channels (DUMB split-merge RGB)", "",
-			func(float64) *Corruption { return SplitMerge() }, nil, nil},
+			func(float64) *Corruption { return SplitMerge() }, nil, nil, 0, ""},
 	} {
 		k := k
-		var extras []string
+		var extras []Param
 		if k.extra != "" {
-			extras = append(extras, k.extra)
+			extras = append(extras, Param{Name: k.extra, Kind: Float, Min: 0, Max: k.max, Default: k.def, Help: k.help})
 		}
 		if k.name == "gaussnoise" {
-			extras = append(extras, "mean")
+			extras = append(extras, Param{Name: "mean", Kind: Float, Min: -1, Max: 1, Default: fixed(0), Help: "mean of the noise"})
 		}
 		var strength *Strength
 		if k.grid != nil {
@@ -320,16 +322,7 @@ func init() {
 		}
 		Register(Spec{
 			Name: k.name, Summary: k.summary, Extras: extras, Strength: strength,
-			Defaults: func(shape []int) Params {
-				p := Params{Extra: map[string]float64{}}
-				if k.def != nil {
-					p.Extra[k.extra] = k.def(shape)
-				}
-				if k.name == "gaussnoise" {
-					p.Extra["mean"] = 0
-				}
-				return p
-			},
+			Defaults: func([]int) Params { return Params{} },
 			New: func(p Params) (Attack, error) {
 				var s float64
 				if k.extra != "" {

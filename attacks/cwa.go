@@ -54,7 +54,6 @@ type CWA struct {
 	TIKernel    int           // TI smoothing of the reverse and inner gradients (0 or 1: off)
 	TINSig      float64       // 3
 	BatchSize   int           // images per whole-batch L1 norm (0: the whole input)
-	Seed        uint64
 
 	// hook (tests) is called after every projection: phase "reverse" (k =
 	// −1), "inner" (k = member index) or "outer" (k = −1), at outer
@@ -272,7 +271,12 @@ func init() {
 		v := v
 		Register(Spec{
 			Name: v.name, Summary: v.summary, Gradient: true, Strength: epsStrength,
-			Extras: []string{"inner_step", "reverse_step", "mean_logits", "di_prob", "di_rate", "ti_kernel", "batch_size"},
+			Extras: []Param{
+				{Name: "inner_step", Kind: Float, Min: 0, Max: 1e5, Default: fixed(250), Help: "inner (CSE) step β"},
+				{Name: "reverse_step", Kind: Float, Min: 0, Max: MaxEps, Help: "reverse (SAM) step r, ε/15 unless given"},
+				{Name: "mean_logits", Kind: Bool, Min: 0, Max: 1, Default: fixed(0), Help: "switch for the paper's mean of logits (0: the code's sum)"},
+				diProb(0), diRate, tiKernel(0), tiNSig, batchSize,
+			},
 			// α defaults to ε/5 and the reverse step to ε/15 of the ε in
 			// use (the reference hard-wires both as fractions of ε).
 			Defaults: func(shape []int) Params {
@@ -285,6 +289,9 @@ func init() {
 			Derive: func(user, p Params) Params {
 				if user.Has("eps") && !user.Has("alpha") {
 					p.Alpha = p.Eps / 5
+				}
+				if !user.Has("reverse_step") {
+					p.Extra["reverse_step"] = p.Eps / 15
 				}
 				return p
 			},
@@ -301,6 +308,7 @@ func init() {
 				a.DI.P = p.ExtraOr("di_prob", 0)
 				a.DI.Rate = p.ExtraOr("di_rate", 0.9)
 				a.TIKernel = int(p.ExtraOr("ti_kernel", 0))
+				a.TINSig = p.ExtraOr("ti_nsig", 3)
 				a.BatchSize = int(p.ExtraOr("batch_size", 0))
 				if err := a.Validate(); err != nil {
 					return nil, err

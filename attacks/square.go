@@ -289,16 +289,20 @@ func squareEval(m models.Classifier, xs []float32, labels, idx []int, k int, tar
 
 func init() {
 	Register(Spec{
-		Name:     "square",
-		Strength: &Strength{Key: "eps", Grid: func([]int) []float64 { return SquareEpsGrid() }},
-		Summary:  "L∞ Square attack: query-only random search on the first surrogate's logits (Andriushchenko et al. 2020)",
-		Extras:   []string{"queries", "p_init"},
+		Name:          "square",
+		Strength:      &Strength{Key: "eps", Grid: func([]int) []float64 { return SquareEpsGrid() }},
+		Summary:       "L∞ Square attack: query-only random search on one surrogate's logits, window and sign drawn per image as in the authors' code, redrawing no-op proposals (torchattacks draws one per batch) (Andriushchenko et al. 2020)",
+		MaxSurrogates: 1,
+		Extras: []Param{
+			{Name: "queries", Kind: Int, Min: 0, Max: 1e6, Default: fixed(5000), Help: "query budget (iterations after the first query)"},
+			{Name: "p_init", Kind: Float, Min: 1e-6, Max: 1, Default: fixed(0.8), Help: "initial fraction of pixels in the window"},
+		},
 		Defaults: func(shape []int) Params {
 			eps := 8.0 / 255
 			if mnistScale(shape) {
 				eps = 0.3
 			}
-			return Params{Eps: eps, Norm: Linf, Extra: map[string]float64{"queries": 5000, "p_init": 0.8}}
+			return Params{Eps: eps, Norm: Linf}
 		},
 		New: func(p Params) (Attack, error) {
 			if p.Norm != Linf {

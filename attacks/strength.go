@@ -123,19 +123,25 @@ func StrengthMaker(name string, p Params, shape []int) (func(float64) (Attack, e
 		return nil, err
 	}
 	key := spec.Strength.Key
-	base := spec.Complete(p, shape)
-	return func(s float64) (Attack, error) {
-		q := base
-		q.Extra = map[string]float64{}
-		for k, v := range base.Extra {
-			q.Extra[k] = v
+	return func(v float64) (Attack, error) {
+		q := p
+		q.Set = map[string]bool{key: true}
+		for k, given := range p.Set {
+			q.Set[k] = given
 		}
 		if key == "eps" {
-			q.Eps = s
+			q.Eps = v
 		} else {
-			q.Extra[key] = s
+			q.Extra = map[string]float64{key: v}
+			for k, x := range p.Extra {
+				if k != key {
+					q.Extra[k] = x
+				}
+			}
 		}
-		return spec.New(q)
+		// Complete per strength: defaults derived from ε (CWA's α and
+		// reverse step) follow the strength tried.
+		return spec.New(spec.Complete(q, shape))
 	}, nil
 }
 

@@ -53,14 +53,18 @@ func RandomTargets(labels []int, k int, seed uint64) []int {
 	return t
 }
 
-// LeastLikelyTargets picks for each image the class with the lowest summed
-// surrogate logit on the clean image (the first on ties), evaluating batch
-// images at a time.
-func LeastLikelyTargets(ctx context.Context, ms []models.Classifier, x []float32, n, batch int) ([]int, error) {
-	if len(ms) == 0 || n == 0 {
-		return nil, fmt.Errorf("least-likely targets need surrogates and images")
+// LeastLikelyTargets picks for each image the class other than its label
+// with the lowest summed surrogate logit on the clean image (the first on
+// ties), evaluating batch images at a time.
+func LeastLikelyTargets(ctx context.Context, ms []models.Classifier, x []float32, labels []int, batch int) ([]int, error) {
+	n := len(labels)
+	if len(ms) == 0 || n == 0 || len(x)%n != 0 {
+		return nil, fmt.Errorf("least-likely targets need surrogates and whole images")
 	}
 	k := ms[0].NumClasses()
+	if k < 2 {
+		return nil, fmt.Errorf("least-likely targets need at least 2 classes, the surrogates have %d", k)
+	}
 	size := len(x) / n
 	batch = max(batch, 1)
 	t := make([]int, n)
@@ -82,12 +86,14 @@ func LeastLikelyTargets(ctx context.Context, ms []models.Classifier, x []float32
 			}
 		}
 		for r := 0; r < j-i; r++ {
-			row := s[r*k : (r+1)*k]
-			for c := range row {
-				if row[c] < row[t[i+r]] {
-					t[i+r] = c
+			row, y := s[r*k:(r+1)*k], labels[i+r]
+			best := -1
+			for c, v := range row {
+				if c != y && (best < 0 || v < row[best]) {
+					best = c
 				}
 			}
+			t[i+r] = best
 		}
 	}
 	return t, nil

@@ -28,10 +28,11 @@ type AttackResult struct {
 	Eps      float64 `json:"eps"`
 	Targeted string  `json:"targeted"` // none, given, random or least
 	// Seed seeds the sample (--shuffle), random targets and the attack;
-	// images are crafted in batches of BatchSize and batch b (from 0) gets
-	// the attack seed Seed+b.
-	Seed   uint64       `json:"seed"`
-	Params AttackParams `json:"params"`
+	// images are crafted in batches of BatchSize, each with a seed derived
+	// from Seed as BatchSeedRule says.
+	Seed          uint64       `json:"seed"`
+	BatchSeedRule string       `json:"batch_seed_rule"`
+	Params        AttackParams `json:"params"`
 	// BatchSize is the number of images crafted together; batch-coupled
 	// attacks (AdaEA's and CWA's per-batch statistics) depend on it.
 	BatchSize int `json:"batch_size"`
@@ -129,15 +130,20 @@ type StrengthRow struct {
 
 // AttackParams are the attack's settings after defaults were filled in.
 type AttackParams struct {
-	Eps      float64            `json:"eps"`
-	Alpha    float64            `json:"alpha"`
-	Steps    int                `json:"steps"`
-	Norm     string             `json:"norm"`
-	Momentum float64            `json:"momentum"`
-	Targeted string             `json:"targeted"`
-	Fusion   string             `json:"fusion"`
-	Seed     uint64             `json:"seed"`
-	Extra    map[string]float64 `json:"extra"`
+	Eps      float64 `json:"eps"`
+	Alpha    float64 `json:"alpha"`
+	Steps    int     `json:"steps"`
+	Norm     string  `json:"norm"`
+	Momentum float64 `json:"momentum"`
+	Targeted string  `json:"targeted"`
+	Fusion   string  `json:"fusion"`
+	Seed     uint64  `json:"seed"`
+	// Extra holds the attack's own settings, every one with the value it
+	// ran with (defaults included).
+	Extra map[string]float64 `json:"extra"`
+	// Derived holds values the attack computes from its settings
+	// (R-FGSM's gradient step ε − α).
+	Derived map[string]float64 `json:"derived,omitempty"`
 	// Given lists the settings the user gave explicitly; the rest are the
 	// attack's defaults for this image shape.
 	Given []string `json:"given"`

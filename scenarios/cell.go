@@ -182,7 +182,9 @@ func (c *Cell) Run(ctx context.Context) (*Outcome, error) {
 		BatchSize: c.Batch, WhiteBox: len(c.Victims) == 0, Data: d.Ref, N: n, Preprocessing: Preprocessing, Quantize: c.Quantize,
 		ASRRatioInterval: metrics.RatioInterval, L0Threshold: metrics.L0Threshold,
 		Params: report.AttackParams{Eps: params.Eps, Alpha: params.Alpha, Steps: params.Steps, Norm: params.Norm.String(),
-			Momentum: params.Momentum, Targeted: c.Targeting.String(), Fusion: params.Fusion.String(), Seed: c.Seed, Extra: params.Extra},
+			Momentum: params.Momentum, Targeted: c.Targeting.String(), Fusion: params.Fusion.String(), Seed: c.Seed, Extra: params.Extra,
+			Derived: c.Attack.Recorded(params)},
+		BatchSeedRule:     attacks.BatchSeedRule,
 		StrengthSelection: selection,
 	}
 	// The gradient family fills settings a preset leaves at zero (FGSM's one
@@ -260,7 +262,7 @@ func (c *Cell) targets(ctx context.Context, cls []models.Classifier, x []float32
 	case attacks.TargetRandom:
 		return attacks.RandomTargets(labels, k, c.Seed), nil
 	case attacks.TargetLeast:
-		return attacks.LeastLikelyTargets(ctx, cls, x, n, c.Batch)
+		return attacks.LeastLikelyTargets(ctx, cls, x, labels, c.Batch)
 	}
 	return nil, nil
 }

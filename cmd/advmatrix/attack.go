@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,21 +36,48 @@ type attackFlags struct {
 	ssimMin                     float64
 }
 
+// attackList describes every attack for --help: its summary, its
+// defaults for MNIST-size (1-channel) and other images, and its own
+// settings with their defaults.
 func attackList() string {
 	var b strings.Builder
-	width := 0
-	specs := attacks.Specs()
-	for _, s := range specs {
-		width = max(width, len(s.Name))
-	}
-	for _, s := range specs {
-		fmt.Fprintf(&b, "  %-*s  %s", width, s.Name, s.Summary)
-		if len(s.Extras) > 0 {
-			fmt.Fprintf(&b, " [--param %s]", strings.Join(s.Extras, ", "))
+	for _, s := range attacks.Specs() {
+		fmt.Fprintf(&b, "  %s — %s\n", s.Name, s.Summary)
+		digits, natural := s.Defaults([]int{1, 28, 28}), s.Defaults([]int{3, 32, 32})
+		if core := coreDefaults(digits); core != "" {
+			fmt.Fprintf(&b, "      defaults: %s (1-channel images); %s (others)\n", core, coreDefaults(natural))
 		}
-		b.WriteString("\n")
+		if len(s.Extras) > 0 {
+			var kv []string
+			for _, q := range s.Extras {
+				if v, ok := digits.Extra[q.Name]; ok {
+					kv = append(kv, fmt.Sprintf("%s=%g", q.Name, v))
+				} else {
+					kv = append(kv, q.Name)
+				}
+			}
+			fmt.Fprintf(&b, "      --param %s\n", strings.Join(kv, " "))
+		}
 	}
 	return b.String()
+}
+
+// coreDefaults lists the shared settings an attack sets.
+func coreDefaults(p attacks.Params) string {
+	var kv []string
+	if p.Eps > 0 {
+		kv = append(kv, fmt.Sprintf("eps=%.4g", p.Eps))
+	}
+	if p.Alpha > 0 {
+		kv = append(kv, fmt.Sprintf("alpha=%.4g", p.Alpha))
+	}
+	if p.Steps > 0 {
+		kv = append(kv, fmt.Sprintf("steps=%d", p.Steps))
+	}
+	if p.Momentum > 0 {
+		kv = append(kv, fmt.Sprintf("momentum=%g", p.Momentum))
+	}
+	return strings.Join(kv, " ")
 }
 
 func newAttackCmd() *cobra.Command {
@@ -281,10 +307,13 @@ func attackCell(cmd *cobra.Command, f *attackFlags) (*scenarios.Cell, error) {
 	if err != nil {
 		return nil, err
 	}
-	if onePerStep && !user.Has("one_per_step") && slices.Contains(spec.Extras, "one_per_step") {
+	if _, ok := spec.Param("one_per_step"); ok && onePerStep && !user.Has("one_per_step") {
 		user.Extra["one_per_step"] = 1 // the set's own sampling mode
 	}
-	if err := spec.CheckExtras(user); err != nil {
+	if err := spec.Check(user); err != nil {
+		return nil, err
+	}
+	if err := spec.CheckSurrogates(len(f.surrogates)); err != nil {
 		return nil, err
 	}
 	mode, err := targetMode(cmd, f)

@@ -51,6 +51,9 @@ func strengthPlan(cmd *cobra.Command, f *attackFlags, spec attacks.Spec, user at
 	if spec.Strength == nil {
 		return nil, fmt.Errorf("--select-strength: attack %s has no strength to select", spec.Name)
 	}
+	if err := spec.CheckSurrogates(1); err != nil {
+		return nil, fmt.Errorf("--select-strength crafts on the first surrogate alone: %w", err)
+	}
 	key := spec.Strength.Key
 	if user.Has(key) {
 		if key == "eps" {
