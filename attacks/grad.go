@@ -2,7 +2,6 @@ package attacks
 
 import (
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/advmatrix/advmatrix/models"
@@ -30,33 +29,14 @@ func (f Fusion) String() string {
 // lossSeed writes into dz the gradient, with respect to the logits z, of
 // the loss an attack ascends: CE(z, y) untargeted, −CE(z, t) targeted,
 // summed over the batch and scaled by w. It returns the per-image losses
-// (CE, before the sign) when ce is non-nil.
+// (CE, before the sign) when ce is non-nil. Labels were checked against
+// the classes before (Batch.check).
 func lossSeed(dz, z []float32, labels []int, k int, w float32, targeted bool, ce []float64) {
-	sign := w
+	scale := float64(w)
 	if targeted {
-		sign = -w
+		scale = -scale
 	}
-	for i, label := range labels {
-		row, drow := z[i*k:(i+1)*k], dz[i*k:(i+1)*k]
-		mx := row[0]
-		for _, v := range row {
-			mx = max(mx, v)
-		}
-		var s float64
-		for _, v := range row {
-			s += math.Exp(float64(v - mx))
-		}
-		for j, v := range row {
-			p := float32(math.Exp(float64(v-mx)) / s)
-			if j == label {
-				p--
-			}
-			drow[j] = sign * p
-		}
-		if ce != nil {
-			ce[i] = float64(mx) + math.Log(s) - float64(row[label])
-		}
-	}
+	_ = models.SoftmaxCrossEntropy(dz, z, labels, k, scale, ce)
 }
 
 // gradient computes ∂L/∂x_k for every surrogate k, where model k is

@@ -326,33 +326,58 @@ func (m *Model) CrossEntropyGrad(x []float32, y []int) (dx, logits []float32, er
 	return dx, logits, nil
 }
 
-// SoftmaxCrossEntropyGrad writes softmax(z) − onehot(y) per row into dz:
-// the gradient of the sum-reduced cross-entropy with respect to the logits.
-func SoftmaxCrossEntropyGrad(dz, z []float32, y []int, classes int) error {
-	if classes < 1 || len(z) < len(y)*classes || len(dz) < len(y)*classes {
-		return fmt.Errorf("%d labels of %d classes need %d logits; have %d logits and %d cotangents", len(y), classes, len(y)*classes, len(z), len(dz))
+// SoftmaxCrossEntropy is the one softmax cross-entropy of advmatrix: for
+// each row i of the logits z (len(y) rows of classes values) and label
+// y[i], it writes scale·(softmax(z_i) − onehot(y_i)) — the gradient of
+// scale·CE with respect to the logits — into dz when dz is not nil, and
+// CE(z_i, y_i) into ce[i] when ce is not nil. Exponentials, sums and the
+// subtraction are in float64, rounded to float32 once at the end, so the
+// gradient is within one float32 rounding of the exact value. scale is 1
+// for the sum-reduced loss, 1/n for PyTorch's default mean, negative for a
+// loss that is descended (targeted attacks).
+func SoftmaxCrossEntropy(dz, z []float32, y []int, classes int, scale float64, ce []float64) error {
+	n := len(y)
+	if classes < 1 || len(z) < n*classes || (dz != nil && len(dz) < n*classes) || (ce != nil && len(ce) < n) {
+		return fmt.Errorf("%d labels of %d classes need %d logits; have %d logits, %d cotangents and %d losses", n, classes, n*classes, len(z), len(dz), len(ce))
 	}
 	for i, label := range y {
 		if label < 0 || label >= classes {
 			return fmt.Errorf("label %d of image %d is outside [0, %d)", label, i, classes)
 		}
-		row, drow := z[i*classes:(i+1)*classes], dz[i*classes:(i+1)*classes]
+		row := z[i*classes : (i+1)*classes]
 		mx := row[0]
 		for _, v := range row {
 			mx = max(mx, v)
 		}
-		var s float32
-		for j, v := range row {
-			e := float32(math.Exp(float64(v - mx)))
-			drow[j] = e
-			s += e
+		var s float64
+		for _, v := range row {
+			s += math.Exp(float64(v - mx))
 		}
-		for j := range drow {
-			drow[j] /= s
+		if dz != nil {
+			drow := dz[i*classes : (i+1)*classes]
+			for j, v := range row {
+				p := math.Exp(float64(v-mx)) / s
+				if j == label {
+					p--
+				}
+				drow[j] = float32(p * scale)
+			}
 		}
-		drow[label] -= 1
+		if ce != nil {
+			ce[i] = float64(mx) + math.Log(s) - float64(row[label])
+		}
 	}
 	return nil
+}
+
+// SoftmaxCrossEntropyGrad writes softmax(z) − onehot(y) per row into dz:
+// the gradient of the sum-reduced cross-entropy with respect to the logits
+// (SoftmaxCrossEntropy with scale 1).
+func SoftmaxCrossEntropyGrad(dz, z []float32, y []int, classes int) error {
+	if dz == nil {
+		return fmt.Errorf("no cotangent buffer")
+	}
+	return SoftmaxCrossEntropy(dz, z, y, classes, 1, nil)
 }
 
 // TensorNames lists the named tensors computed at run time, in graph order,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/advmatrix/advmatrix/datasets"
+	"github.com/advmatrix/advmatrix/metrics"
 	"github.com/advmatrix/advmatrix/models"
 )
 
@@ -255,31 +256,17 @@ func split(n int, frac float64, rng *rand.Rand) (train, val []int) {
 // of correct predictions.
 func meanCrossEntropy(dz, z []float32, y []int, k int) (float64, int) {
 	n := len(y)
+	ce := make([]float64, n)
+	if err := models.SoftmaxCrossEntropy(dz, z, y, k, 1/float64(n), ce); err != nil {
+		panic(err) // labels were checked against the classes before training
+	}
 	var loss float64
 	correct := 0
-	for i, label := range y {
-		row, drow := z[i*k:(i+1)*k], dz[i*k:(i+1)*k]
-		mx, arg := row[0], 0
-		for j, v := range row {
-			if v > mx {
-				mx, arg = v, j
-			}
-		}
-		if arg == label {
+	for i, p := range metrics.Argmax(z[:n*k], k) {
+		loss += ce[i]
+		if p == y[i] {
 			correct++
 		}
-		var s float64
-		for _, v := range row {
-			s += math.Exp(float64(v - mx))
-		}
-		for j, v := range row {
-			p := math.Exp(float64(v-mx)) / s
-			if j == label {
-				p--
-			}
-			drow[j] = float32(p / float64(n))
-		}
-		loss += float64(mx) + math.Log(s) - float64(row[label])
 	}
 	return loss / float64(n), correct
 }

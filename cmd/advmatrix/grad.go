@@ -90,7 +90,10 @@ and writes it to --out as float32 .npy of the input's shape.`,
 				if g, z, err = m.CrossEntropyGrad(x, y); err != nil {
 					return err
 				}
-				loss := sumCrossEntropy(z, y, k)
+				loss, err := sumCrossEntropy(z, y, k)
+				if err != nil {
+					return err
+				}
 				res.Mode, res.Loss = "cross_entropy_sum", &loss
 			} else {
 				va, err := npy.ReadFile(cotangent)
@@ -175,19 +178,14 @@ func imagesFrom(a *npy.Array, m *models.Model, name string) ([]float32, []int, e
 	return x, append([]int(nil), a.Shape...), nil
 }
 
-func sumCrossEntropy(z []float32, y []int, k int) float64 {
-	s := 0.0
-	for i, label := range y {
-		row := z[i*k : (i+1)*k]
-		mx := float64(row[0])
-		for _, v := range row {
-			mx = max(mx, float64(v))
-		}
-		se := 0.0
-		for _, v := range row {
-			se += math.Exp(float64(v) - mx)
-		}
-		s += mx + math.Log(se) - float64(row[label])
+func sumCrossEntropy(z []float32, y []int, k int) (float64, error) {
+	ce := make([]float64, len(y))
+	if err := models.SoftmaxCrossEntropy(nil, z, y, k, 1, ce); err != nil {
+		return 0, err
 	}
-	return s
+	s := 0.0
+	for _, v := range ce {
+		s += v
+	}
+	return s, nil
 }
