@@ -512,17 +512,17 @@ func (m *Model) SetParam(name string, values []float32) error {
 	return nil
 }
 
-// ParamGrads evaluates the model at x, asks seed for the cotangent on the
+// ParamGrads evaluates the model at x, asks cotangent for ∂L/∂z on the
 // logits, and returns the gradient with respect to every parameter, in
 // Params order.
-func (m *Model) ParamGrads(x []float32, seed func(z, dz []float32)) ([][]float32, error) {
-	return m.paramGrads(x, modeParamGrad, 0, seed)
+func (m *Model) ParamGrads(x []float32, cotangent func(z, dz []float32)) ([][]float32, error) {
+	return m.paramGrads(x, modeParamGrad, 0, cotangent)
 }
 
 // paramGrads runs a program of the given mode forward and back and returns
 // the parameters' gradients (zero for buffers in training mode, whose new
 // running statistics it stores instead).
-func (m *Model) paramGrads(x []float32, mode progMode, rngSeed uint64, seed func(z, dz []float32)) ([][]float32, error) {
+func (m *Model) paramGrads(x []float32, mode progMode, rngSeed uint64, cotangent func(z, dz []float32)) ([][]float32, error) {
 	n, err := m.batchOf(x)
 	if err != nil {
 		return nil, err
@@ -540,7 +540,7 @@ func (m *Model) paramGrads(x []float32, mode progMode, rngSeed uint64, seed func
 	if p.grad[out] == nil {
 		return nil, errors.New("the logits do not depend on any parameter")
 	}
-	seed(p.data[out], p.grad[out])
+	cotangent(p.data[out], p.grad[out])
 	p.backward(p.seedStep(out))
 	res := make([][]float32, len(m.g.params))
 	for i, par := range m.g.params {
@@ -685,11 +685,11 @@ func (m *Model) SetParams(values [][]float32) error {
 
 // TrainGrads runs one training step's passes: BatchNorm normalises by the
 // batch's statistics and the model's running statistics are updated;
-// Dropout is active, drawing from rngSeed. seed supplies the loss
-// cotangent on the logits. The gradient of every parameter is returned in
-// Params order (all zero for buffers).
-func (m *Model) TrainGrads(x []float32, rngSeed uint64, seed func(z, dz []float32)) ([][]float32, error) {
-	return m.paramGrads(x, modeTrain, rngSeed, seed)
+// Dropout is active, drawing from rngSeed. cotangent is called with the
+// logits z and fills dz with ∂L/∂z. The gradient of every parameter is
+// returned in Params order (all zero for buffers).
+func (m *Model) TrainGrads(x []float32, rngSeed uint64, cotangent func(z, dz []float32)) ([][]float32, error) {
+	return m.paramGrads(x, modeTrain, rngSeed, cotangent)
 }
 
 // storeRunningStats copies a training program's new BatchNorm running
