@@ -338,6 +338,9 @@ func (m *Model) CrossEntropyGrad(x []float32, y []int) (dx, logits []float32, er
 func SoftmaxCrossEntropy(dz, z []float32, y []int, classes int, scale float64, ce []float64) error {
 	n := len(y)
 	if classes < 1 || len(z) < n*classes || (dz != nil && len(dz) < n*classes) || (ce != nil && len(ce) < n) {
+		if classes < 1 {
+			return fmt.Errorf("%d classes: a softmax needs at least 1", classes)
+		}
 		return fmt.Errorf("%d labels of %d classes need %d logits; have %d logits, %d cotangents and %d losses", n, classes, n*classes, len(z), len(dz), len(ce))
 	}
 	for i, label := range y {
@@ -375,7 +378,7 @@ func SoftmaxCrossEntropy(dz, z []float32, y []int, classes int, scale float64, c
 // (SoftmaxCrossEntropy with scale 1).
 func SoftmaxCrossEntropyGrad(dz, z []float32, y []int, classes int) error {
 	if dz == nil {
-		return fmt.Errorf("no cotangent buffer")
+		dz = []float32{} // a missing buffer is too short, not "no gradient wanted"
 	}
 	return SoftmaxCrossEntropy(dz, z, y, classes, 1, nil)
 }
