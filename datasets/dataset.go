@@ -3,17 +3,14 @@ package datasets
 import (
 	"fmt"
 	"math"
+
+	"github.com/advmatrix/advmatrix/provenance"
 )
 
-// Source records one input of a Dataset for provenance.
-type Source struct {
-	// Path is the file read, or "embedded:NAME" for data built into the
-	// binary.
-	Path string
-	// SHA256 is the hex-encoded SHA-256 of the bytes read (for compressed
-	// files, of the compressed bytes).
-	SHA256 string
-}
+// Source records one input of a Dataset for provenance: the file read, or
+// "embedded:NAME" for data built into the binary, and the SHA-256 of the
+// bytes read (for compressed files, of the compressed bytes).
+type Source = provenance.File
 
 // Dataset is a set of images of one shape with optional integer labels.
 //
@@ -43,7 +40,7 @@ type Dataset struct {
 }
 
 // MaxClasses bounds the number of classes of a dataset, far above
-// ImageNet-21k's 21841 (and equal to models.MaxClasses): a class count
+// ImageNet-21k's 21841 (and equal to arch.MaxClasses): a class count
 // inferred from a corrupt label such as 1e9 is an error, not an allocation
 // of a billion counters or of a model's output layer.
 const MaxClasses = 1 << 16

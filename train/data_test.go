@@ -5,14 +5,14 @@ import (
 	"testing"
 
 	"github.com/advmatrix/advmatrix/datasets"
-	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 )
 
 // Labels index the logits: data whose labels are not classes of the model
 // is refused before training, not a panic (or a silently wrong loss)
 // mid-epoch.
 func TestFitRefusesLabelsBeyondTheModel(t *testing.T) {
-	m, err := models.Build("mlp", []int{1, 2, 2}, 3, 1)
+	m, err := arch.Build("mlp", []int{1, 2, 2}, 3, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
