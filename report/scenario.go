@@ -95,10 +95,9 @@ type Cell struct {
 	// strength that fooled the attacker on any image (it then took the
 	// smallest); the cell measures nothing useful.
 	NoEffectiveStrength bool `json:"no_effective_strength,omitempty"`
-	// Stats are the attack's own diagnostics (AdaEA's masked fraction,
-	// CWA's zero-gradient counts), when it has any.
-	Stats  map[string]float64 `json:"stats,omitempty"`
-	Result AttackResult       `json:"result"`
+	// Result holds the crafting run (settings, norms, SSIM, the attack's
+	// own statistics) and every victim's evaluation.
+	Result AttackResult `json:"result"`
 }
 
 // Budget is an attack's perturbation budget as run.

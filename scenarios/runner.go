@@ -38,6 +38,26 @@ type Runner struct {
 	data   map[string]Data
 	clean  map[string][]float32 // victim|source → clean logits
 	sets   map[string][]Model
+
+	prepared   bool
+	poolRefs   []report.PoolModel
+	sourceRefs []report.SourceRef
+	warnings   []string
+}
+
+// Prepare loads the models and data the run needs and checks that they
+// fit together, so that bad input fails before any output is made. Run
+// calls it when it has not been called.
+func (r *Runner) Prepare() error {
+	if r.prepared {
+		return nil
+	}
+	var refs report.ScenarioResult
+	if err := r.load(r.shardCells(), &refs); err != nil {
+		return err
+	}
+	r.poolRefs, r.sourceRefs, r.prepared = refs.Models, refs.Sources, true
+	return nil
 }
 
 // ErrInterrupted wraps the context's error when a run stops early; the
@@ -60,9 +80,10 @@ func (r *Runner) Run(ctx context.Context) (*report.ScenarioResult, error) {
 		res.Shard = &s
 	}
 	cells := r.shardCells()
-	if err := r.load(cells, res); err != nil {
+	if err := r.Prepare(); err != nil {
 		return nil, err
 	}
+	res.Models, res.Sources = r.poolRefs, r.sourceRefs
 	for i, pc := range cells {
 		cell, cached, err := r.runCell(ctx, pc)
 		if err != nil {
@@ -79,6 +100,7 @@ func (r *Runner) Run(ctx context.Context) (*report.ScenarioResult, error) {
 			r.Progress(i+1, len(cells), pc.Label(), cached)
 		}
 	}
+	res.Warnings = append(res.Warnings, r.warnings...)
 	Summarize(res)
 	res.WallSeconds = time.Since(start).Seconds()
 	return res, nil
@@ -204,15 +226,14 @@ func (r *Runner) runCell(ctx context.Context, pc *PlannedCell) (*report.Cell, bo
 		return nil, false, err
 	}
 	key := cellKey(cell)
-	out, stats, cached, err := r.craft(ctx, cell, key)
+	out, cached, err := r.craft(ctx, cell, key)
 	if err != nil {
 		return nil, false, err
 	}
 	res := out.Result
 	rc := &report.Cell{Index: pc.Index, Key: key, Attacker: pc.Attacker.Name, Source: pc.Attacker.Source,
 		Arch: pc.Attacker.Arch, Balance: pc.Attacker.Balance, Attack: pc.Entry.label(), Eps: res.Params.Eps,
-		Budget: report.Budget{Norm: res.Params.Norm, Eps: res.Params.Eps, Steps: res.Params.Steps, Alpha: res.Params.Alpha},
-		Stats:  stats}
+		Budget: report.Budget{Norm: res.Params.Norm, Eps: res.Params.Eps, Steps: res.Params.Steps, Alpha: res.Params.Alpha}}
 	if pc.Attacker.Kind != "model" {
 		for _, m := range surr {
 			rc.Members = append(rc.Members, m.Ref.Path)
@@ -225,6 +246,10 @@ func (r *Runner) runCell(ctx context.Context, pc *PlannedCell) (*report.Cell, bo
 				rc.NoEffectiveStrength = false
 			}
 		}
+	}
+	if rc.NoEffectiveStrength {
+		r.warnings = append(r.warnings, fmt.Sprintf("cell %d, %s: strength selection found no strength that fools %s on any image within the SSIM floor; it took the smallest, so the cell measures nothing",
+			pc.Index, pc.Label(), pc.Attacker.Name))
 	}
 	hasEps := pc.Spec.Strength != nil && pc.Spec.Strength.Key == "eps"
 	norm, _ := attacks.ParseNorm(res.Params.Norm)
@@ -252,19 +277,19 @@ func (r *Runner) runCell(ctx context.Context, pc *PlannedCell) (*report.Cell, bo
 }
 
 // craft runs the crafting part of a cell, or loads it from the cache.
-func (r *Runner) craft(ctx context.Context, cell *Cell, key string) (*Outcome, map[string]float64, bool, error) {
+func (r *Runner) craft(ctx context.Context, cell *Cell, key string) (*Outcome, bool, error) {
 	if e, adv, ok := r.Cache.GetCell(key); ok {
 		x := cell.Data.Images()
-		return &Outcome{Result: e.Result, Clean: x, Adv: adv, Shape: cell.Data.Shape}, e.Stats, true, nil
+		return &Outcome{Result: e.Result, Clean: x, Adv: adv, Shape: cell.Data.Shape}, true, nil
 	}
 	out, err := cell.Craft(ctx)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, false, err
 	}
 	if err := r.Cache.PutCell(key, &cellEntry{Result: out.Result}, out.Adv, out.Shape); err != nil {
-		return nil, nil, false, err
+		return nil, false, err
 	}
-	return out, nil, false, nil
+	return out, false, nil
 }
 
 // victim evaluates one victim on a cell's images (clean, adversarial and
