@@ -114,6 +114,9 @@ type Budget struct {
 type CaseSummary struct {
 	Attack string  `json:"attack"`
 	Eps    float64 `json:"eps"`
+	// StrengthSelected is set when each attacker's strength was chosen by
+	// DUMB's selection (Eps is then 0 and the cells hold the choices).
+	StrengthSelected bool `json:"strength_selected,omitempty"`
 	Case   string  `json:"case"`
 	Pairs  int     `json:"pairs"`
 	// MeanASR and SDASR are the mean and sample standard deviation of the

@@ -489,9 +489,12 @@ func Summarize(res *report.ScenarioResult) {
 				cases[name] = append(cases[name], v)
 			}
 		}
+		selected := byGroup[g][0].Result.StrengthSelection != nil
 		for _, name := range []string{"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C1-white-box"} {
 			if vs := cases[name]; len(vs) > 0 {
-				res.Summary = append(res.Summary, caseSummary(g.attack, g.eps, name, vs))
+				s := caseSummary(g.attack, g.eps, name, vs)
+				s.StrengthSelected = selected
+				res.Summary = append(res.Summary, s)
 			}
 		}
 		res.Matrices = append(res.Matrices, transferMatrix(g.attack, g.eps, byGroup[g], attackers, victims))
