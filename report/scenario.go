@@ -116,9 +116,9 @@ type CaseSummary struct {
 	Eps    float64 `json:"eps"`
 	// StrengthSelected is set when each attacker's strength was chosen by
 	// DUMB's selection (Eps is then 0 and the cells hold the choices).
-	StrengthSelected bool `json:"strength_selected,omitempty"`
-	Case   string  `json:"case"`
-	Pairs  int     `json:"pairs"`
+	StrengthSelected bool   `json:"strength_selected,omitempty"`
+	Case             string `json:"case"`
+	Pairs            int    `json:"pairs"`
 	// MeanASR and SDASR are the mean and sample standard deviation of the
 	// pairs' asr_on_correct (DUMB's table); Pooled pools their images.
 	MeanASR float64      `json:"mean_asr_on_correct"`
