@@ -121,3 +121,51 @@ func TestRunPrintDefault(t *testing.T) {
 		t.Fatalf("the default scenario does not parse: %v", err)
 	}
 }
+
+func TestGateCommand(t *testing.T) {
+	dir := t.TempDir()
+	sc := writeScenario(t, dir, tinyScenario)
+	out := filepath.Join(dir, "out")
+	if code, _, stderr := runCLI(t, "run", sc, "--out", out, "--no-cache"); code != exitOK {
+		t.Fatal(stderr)
+	}
+	res := filepath.Join(out, "results.json")
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(text), 0o644)
+		return p
+	}
+	pass := write("pass.yaml", "rules: [{name: accurate, metric: clean_accuracy, min: 0.5}]\n")
+	fail := write("fail.yaml", "rules:\n  - {name: no transfer, metric: asr_on_correct, max: 0.01, where: {white_box: true}}\n")
+	bad := write("bad.yaml", "rules:\n  - {name: x, metric: asr_all, max: 0.1, wher: {}}\n")
+	if code, stdout, _ := runCLI(t, "gate", res, "--policy", pass); code != exitOK || !strings.Contains(stdout, "gate PASS") {
+		t.Errorf("passing policy: exit %d\n%s", code, stdout)
+	}
+	junit := filepath.Join(dir, "gate.xml")
+	summary := filepath.Join(dir, "summary.md")
+	t.Setenv("GITHUB_ACTIONS", "true")
+	t.Setenv("GITHUB_STEP_SUMMARY", summary)
+	code, stdout, _ := runCLI(t, "gate", res, "--policy", fail, "--junit", junit)
+	if code != exitGate || !strings.Contains(stdout, "FAIL  no transfer") || !strings.Contains(stdout, "::error title=advmatrix gate: no transfer::") {
+		t.Errorf("failing policy: exit %d\n%s", code, stdout)
+	}
+	if b, err := os.ReadFile(junit); err != nil || !strings.Contains(string(b), "<failure") {
+		t.Errorf("junit: %v", err)
+	}
+	if b, err := os.ReadFile(summary); err != nil || !strings.Contains(string(b), "advmatrix gate ❌ failed") {
+		t.Errorf("step summary: %v %s", err, b)
+	}
+	if code, _, stderr := runCLI(t, "gate", res, "--policy", bad); code != exitInput || !strings.Contains(stderr, `bad.yaml:2: unknown key "wher"`) {
+		t.Errorf("bad policy: exit %d: %s", code, stderr)
+	}
+	// run --gate: the same verdict after the run; a bad policy stops before any work.
+	if code, _, _ := runCLI(t, "run", sc, "--out", filepath.Join(dir, "o2"), "--no-cache", "--gate", fail); code != exitGate {
+		t.Errorf("run --gate with a failing policy: exit %d", code)
+	}
+	if code, _, _ := runCLI(t, "run", sc, "--out", filepath.Join(dir, "o3"), "--no-cache", "--gate", bad); code != exitInput {
+		t.Errorf("run --gate with a bad policy: exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "o3")); err == nil {
+		t.Error("run --gate with a bad policy made its output folder")
+	}
+}
