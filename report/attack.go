@@ -84,6 +84,11 @@ type AttackResult struct {
 	// L0Threshold is the |δ| above which a value counts as changed in L0.
 	L0Threshold float64 `json:"l0_threshold"`
 
+	// AttackStats are the attack's own diagnostics, when it has any:
+	// AdaEA's mean DRF-masked fraction of pixels and zero-gradient count,
+	// CWA's zero-gradient and zero-displacement counts.
+	AttackStats map[string]float64 `json:"attack_stats,omitempty"`
+
 	// StrengthSelection, with --select-strength, records how the attack's
 	// strength was chosen before crafting.
 	StrengthSelection *StrengthSelection `json:"strength_selection,omitempty"`

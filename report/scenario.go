@@ -81,24 +81,28 @@ type Cell struct {
 	// Key is the content address of the crafting run: a hash of the tool
 	// version, the attack and its complete settings, the surrogates' and
 	// the data's bytes, the seed and the batch size.
-	Key      string   `json:"key"`
-	Attacker string   `json:"attacker"`
-	Members  []string `json:"members,omitempty"`
-	Source   string   `json:"source"`
-	Arch     string   `json:"arch"`
-	Balance  string   `json:"balance"`
-	Attack   string   `json:"attack"` // the line's name
-	Eps      float64  `json:"eps"`
+	Key string `json:"key"`
+	// ExamplesSHA256 hashes the clean and adversarial images (float32,
+	// little-endian): two runs evaluated victims on the same examples
+	// exactly when it is equal, which paired tests against a baseline
+	// require.
+	ExamplesSHA256 string   `json:"examples_sha256"`
+	Attacker       string   `json:"attacker"`
+	Members        []string `json:"members,omitempty"`
+	Source         string   `json:"source"`
+	Arch           string   `json:"arch"`
+	Balance        string   `json:"balance"`
+	Attack         string   `json:"attack"` // the line's name
+	Eps            float64  `json:"eps"`
 	// Budget is what the attack ran with: ε, steps and step size.
 	Budget Budget `json:"budget"`
 	// NoEffectiveStrength is set when strength selection found no
 	// strength that fooled the attacker on any image (it then took the
 	// smallest); the cell measures nothing useful.
 	NoEffectiveStrength bool `json:"no_effective_strength,omitempty"`
-	// Stats are the attack's own diagnostics (AdaEA's masked fraction,
-	// CWA's zero-gradient counts), when it has any.
-	Stats  map[string]float64 `json:"stats,omitempty"`
-	Result AttackResult       `json:"result"`
+	// Result holds the crafting run (settings, norms, SSIM, the attack's
+	// own statistics) and every victim's evaluation.
+	Result AttackResult `json:"result"`
 }
 
 // Budget is an attack's perturbation budget as run.
@@ -115,8 +119,11 @@ type Budget struct {
 type CaseSummary struct {
 	Attack string  `json:"attack"`
 	Eps    float64 `json:"eps"`
-	Case   string  `json:"case"`
-	Pairs  int     `json:"pairs"`
+	// StrengthSelected is set when each attacker's strength was chosen by
+	// DUMB's selection (Eps is then 0 and the cells hold the choices).
+	StrengthSelected bool   `json:"strength_selected,omitempty"`
+	Case             string `json:"case"`
+	Pairs            int    `json:"pairs"`
 	// MeanASR and SDASR are the mean and sample standard deviation of the
 	// pairs' asr_on_correct (DUMB's table); Pooled pools their images.
 	MeanASR float64      `json:"mean_asr_on_correct"`

@@ -27,7 +27,11 @@ func summaryRows(r *ScenarioResult) (header []string, rows [][]string) {
 		if s.MeanExcess != nil {
 			excess = fmt.Sprintf("%+.1f pts", 100**s.MeanExcess)
 		}
-		rows = append(rows, []string{s.Attack, epsString(s.Eps), s.Case, caseMeaning[s.Case], strconv.Itoa(s.Pairs),
+		eps := epsString(s.Eps)
+		if s.StrengthSelected {
+			eps = "selected"
+		}
+		rows = append(rows, []string{s.Attack, eps, s.Case, caseMeaning[s.Case], strconv.Itoa(s.Pairs),
 			fmt.Sprintf("%.1f%% ± %.1f", 100*s.MeanASR, 100*s.SDASR), excess,
 			fmt.Sprintf("%s (%s–%s)", pct(s.Pooled.Value), pct(s.Pooled.Lo95), pct(s.Pooled.Hi95)),
 			fmt.Sprintf("%d/%d", s.NoiseLevelPairs, s.Pairs)})

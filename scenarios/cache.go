@@ -65,7 +65,6 @@ func (c *Cache) path(kind, key, ext string) string {
 // cellEntry is a crafting run as cached: the results without victims.
 type cellEntry struct {
 	Result report.AttackResult `json:"result"`
-	Stats  map[string]float64  `json:"stats,omitempty"`
 }
 
 // GetCell returns a cached crafting run and its adversarial images.

@@ -234,11 +234,12 @@ func (c *Cell) Craft(ctx context.Context) (*Outcome, error) {
 			c.Progress(done, n)
 		}
 	}
-	adv, err := attacks.CraftInBatches(ctx, c.probe, cls, attacks.Batch{X: x, Labels: labels, Targets: targets, Seed: c.Seed}, c.Batch, progress)
+	adv, stats, err := attacks.CraftInBatchesStats(ctx, c.probe, cls, attacks.Batch{X: x, Labels: labels, Targets: targets, Seed: c.Seed}, c.Batch, progress)
 	if err != nil {
 		return nil, fmt.Errorf("%s on %w", c.Attack.Name, err)
 	}
 	res.AttackSeconds = time.Since(t0).Seconds()
+	res.AttackStats = stats
 	for _, m := range counted {
 		res.SurrogateForwardEvals += m.Forwards()
 		res.SurrogateGradEvals += m.Grads()

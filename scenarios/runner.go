@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -38,6 +39,26 @@ type Runner struct {
 	data   map[string]Data
 	clean  map[string][]float32 // victim|source → clean logits
 	sets   map[string][]Model
+
+	prepared   bool
+	poolRefs   []report.PoolModel
+	sourceRefs []report.SourceRef
+	warnings   []string
+}
+
+// Prepare loads the models and data the run needs and checks that they
+// fit together, so that bad input fails before any output is made. Run
+// calls it when it has not been called.
+func (r *Runner) Prepare() error {
+	if r.prepared {
+		return nil
+	}
+	var refs report.ScenarioResult
+	if err := r.load(r.shardCells(), &refs); err != nil {
+		return err
+	}
+	r.poolRefs, r.sourceRefs, r.prepared = refs.Models, refs.Sources, true
+	return nil
 }
 
 // ErrInterrupted wraps the context's error when a run stops early; the
@@ -60,9 +81,10 @@ func (r *Runner) Run(ctx context.Context) (*report.ScenarioResult, error) {
 		res.Shard = &s
 	}
 	cells := r.shardCells()
-	if err := r.load(cells, res); err != nil {
+	if err := r.Prepare(); err != nil {
 		return nil, err
 	}
+	res.Models, res.Sources = r.poolRefs, r.sourceRefs
 	for i, pc := range cells {
 		cell, cached, err := r.runCell(ctx, pc)
 		if err != nil {
@@ -79,6 +101,7 @@ func (r *Runner) Run(ctx context.Context) (*report.ScenarioResult, error) {
 			r.Progress(i+1, len(cells), pc.Label(), cached)
 		}
 	}
+	res.Warnings = append(res.Warnings, r.warnings...)
 	Summarize(res)
 	res.WallSeconds = time.Since(start).Seconds()
 	return res, nil
@@ -204,15 +227,14 @@ func (r *Runner) runCell(ctx context.Context, pc *PlannedCell) (*report.Cell, bo
 		return nil, false, err
 	}
 	key := cellKey(cell)
-	out, stats, cached, err := r.craft(ctx, cell, key)
+	out, cached, err := r.craft(ctx, cell, key)
 	if err != nil {
 		return nil, false, err
 	}
 	res := out.Result
-	rc := &report.Cell{Index: pc.Index, Key: key, Attacker: pc.Attacker.Name, Source: pc.Attacker.Source,
+	rc := &report.Cell{Index: pc.Index, Key: key, ExamplesSHA256: examplesHash(out.Clean, out.Adv), Attacker: pc.Attacker.Name, Source: pc.Attacker.Source,
 		Arch: pc.Attacker.Arch, Balance: pc.Attacker.Balance, Attack: pc.Entry.label(), Eps: res.Params.Eps,
-		Budget: report.Budget{Norm: res.Params.Norm, Eps: res.Params.Eps, Steps: res.Params.Steps, Alpha: res.Params.Alpha},
-		Stats:  stats}
+		Budget: report.Budget{Norm: res.Params.Norm, Eps: res.Params.Eps, Steps: res.Params.Steps, Alpha: res.Params.Alpha}}
 	if pc.Attacker.Kind != "model" {
 		for _, m := range surr {
 			rc.Members = append(rc.Members, m.Ref.Path)
@@ -225,6 +247,10 @@ func (r *Runner) runCell(ctx context.Context, pc *PlannedCell) (*report.Cell, bo
 				rc.NoEffectiveStrength = false
 			}
 		}
+	}
+	if rc.NoEffectiveStrength {
+		r.warnings = append(r.warnings, fmt.Sprintf("cell %d, %s: strength selection found no strength that fools %s on any image within the SSIM floor; it took the smallest, so the cell measures nothing",
+			pc.Index, pc.Label(), pc.Attacker.Name))
 	}
 	hasEps := pc.Spec.Strength != nil && pc.Spec.Strength.Key == "eps"
 	norm, _ := attacks.ParseNorm(res.Params.Norm)
@@ -252,19 +278,19 @@ func (r *Runner) runCell(ctx context.Context, pc *PlannedCell) (*report.Cell, bo
 }
 
 // craft runs the crafting part of a cell, or loads it from the cache.
-func (r *Runner) craft(ctx context.Context, cell *Cell, key string) (*Outcome, map[string]float64, bool, error) {
+func (r *Runner) craft(ctx context.Context, cell *Cell, key string) (*Outcome, bool, error) {
 	if e, adv, ok := r.Cache.GetCell(key); ok {
 		x := cell.Data.Images()
-		return &Outcome{Result: e.Result, Clean: x, Adv: adv, Shape: cell.Data.Shape}, e.Stats, true, nil
+		return &Outcome{Result: e.Result, Clean: x, Adv: adv, Shape: cell.Data.Shape}, true, nil
 	}
 	out, err := cell.Craft(ctx)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, false, err
 	}
 	if err := r.Cache.PutCell(key, &cellEntry{Result: out.Result}, out.Adv, out.Shape); err != nil {
-		return nil, nil, false, err
+		return nil, false, err
 	}
-	return out, nil, false, nil
+	return out, false, nil
 }
 
 // victim evaluates one victim on a cell's images (clean, adversarial and
@@ -464,9 +490,12 @@ func Summarize(res *report.ScenarioResult) {
 				cases[name] = append(cases[name], v)
 			}
 		}
+		selected := byGroup[g][0].Result.StrengthSelection != nil
 		for _, name := range []string{"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C1-white-box"} {
 			if vs := cases[name]; len(vs) > 0 {
-				res.Summary = append(res.Summary, caseSummary(g.attack, g.eps, name, vs))
+				s := caseSummary(g.attack, g.eps, name, vs)
+				s.StrengthSelected = selected
+				res.Summary = append(res.Summary, s)
 			}
 		}
 		res.Matrices = append(res.Matrices, transferMatrix(g.attack, g.eps, byGroup[g], attackers, victims))
@@ -550,4 +579,17 @@ func transferMatrix(attack string, eps float64, cells []*report.Cell, attackers,
 		m.Excess = excess
 	}
 	return m
+}
+
+// examplesHash is the sha256 of the clean and adversarial images.
+func examplesHash(clean, adv []float32) string {
+	h := sha256.New()
+	var b [4]byte
+	for _, xs := range [][]float32{clean, adv} {
+		for _, v := range xs {
+			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+			h.Write(b[:])
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -171,7 +171,7 @@ func TestRunnerCacheShardsResume(t *testing.T) {
 func TestCellKeyInputs(t *testing.T) {
 	plan := tinyPlan(t, goodScenario)
 	r := &Runner{Plan: plan}
-	if err := r.load(plan.Cells, &report.ScenarioResult{}); err != nil {
+	if err := r.Prepare(); err != nil {
 		t.Fatal(err)
 	}
 	cell := func(mod func(c *Cell)) string {
