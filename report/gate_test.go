@@ -207,3 +207,9 @@ func TestJUnitRoundTrip(t *testing.T) {
 		t.Errorf("annotations %q", ann.String())
 	}
 }
+
+func TestExamplePolicy(t *testing.T) {
+	if _, err := ReadPolicy("../examples/gate.yaml"); err != nil {
+		t.Fatal(err)
+	}
+}
