@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"math"
-	"os"
 	"reflect"
 	"slices"
 	"sort"
@@ -11,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/advmatrix/advmatrix/internal/safeio"
 	"github.com/advmatrix/advmatrix/internal/yamlstrict"
 	"github.com/advmatrix/advmatrix/metrics"
 )
@@ -90,7 +90,7 @@ var metricNames = []string{"asr_all", "asr_on_correct", "asr_ratio", "clean_accu
 
 // ReadPolicy reads and checks a policy file.
 func ReadPolicy(path string) (*Policy, error) {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, 16<<20)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}

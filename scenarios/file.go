@@ -4,7 +4,6 @@ import (
 	_ "embed"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/advmatrix/advmatrix/attacks"
+	"github.com/advmatrix/advmatrix/internal/safeio"
 	"github.com/advmatrix/advmatrix/internal/yamlstrict"
 )
 
@@ -189,9 +189,12 @@ const DefaultName = "embedded:default.yaml"
 // and victims, I-FGSM and a DUMB corruption with SSIM-bounded strength.
 func Default() ([]byte, string) { return defaultScenario, DefaultName }
 
+// MaxFileBytes bounds a scenario or policy file.
+const MaxFileBytes = 16 << 20
+
 // ReadFile reads and parses a scenario file.
 func ReadFile(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}

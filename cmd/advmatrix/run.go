@@ -12,6 +12,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/advmatrix/advmatrix/internal/safeio"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/scenarios"
 )
@@ -153,7 +154,7 @@ func checkRunFlags(cmd *cobra.Command, f *runFlags) error {
 func scenarioRunner(cmd *cobra.Command, args []string, f *runFlags) (*scenarios.Runner, error) {
 	data, name := scenarios.Default()
 	if len(args) == 1 {
-		b, err := os.ReadFile(args[0])
+		b, err := safeio.ReadFile(args[0], scenarios.MaxFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("scenario: %w", err)
 		}
