@@ -140,9 +140,10 @@ func FitContext(ctx context.Context, m Trainable, d *datasets.Dataset, cfg Confi
 	if d.Labels == nil {
 		return nil, errors.New("training data has no labels")
 	}
+	// Labels index the logits: every one must be a class of the model.
 	k := m.NumClasses()
-	if d.Classes > k {
-		return nil, fmt.Errorf("data has %d classes, the model outputs %d", d.Classes, k)
+	if err := d.CheckClasses(k); err != nil {
+		return nil, fmt.Errorf("the model outputs %d classes: %w", k, err)
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x747261696e))
 	trainIdx, valIdx := split(d.Len(), cfg.ValFraction, rng)

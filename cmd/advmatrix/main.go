@@ -53,7 +53,7 @@ Exit codes: 0 done, 1 a gate failed, 2 usage or input error, 3 internal error.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newInspectCmd(), newEvalCmd(), newGradCmd(), newAttackCmd(), newVersionCmd())
-	root.AddCommand(newTrainCmd(), newZooCmd())
+	root.AddCommand(newTrainCmd(), newZooCmd(), newRunCmd(), newMergeResultsCmd(), newGateCmd())
 	return root
 }
 
@@ -117,7 +117,11 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	if err := root.ExecuteContext(ctx); err != nil {
 		var sig *signalError
 		if errors.As(context.Cause(ctx), &sig) {
-			fmt.Fprintf(stderr, "advmatrix: %v: stopped, nothing was written\n", sig)
+			if errors.Is(err, context.Canceled) {
+				fmt.Fprintf(stderr, "advmatrix: %v: stopped, nothing was written\n", sig)
+			} else {
+				fmt.Fprintf(stderr, "advmatrix: %v: %v\n", sig, err)
+			}
 			return sig.exitCode()
 		}
 		fmt.Fprintf(stderr, "advmatrix: %v\n", err)

@@ -20,7 +20,9 @@ import (
 
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/internal/atomicfile"
+	"github.com/advmatrix/advmatrix/internal/safeio"
 	"github.com/advmatrix/advmatrix/internal/version"
+	"github.com/advmatrix/advmatrix/models"
 	"github.com/advmatrix/advmatrix/models/arch"
 	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
@@ -509,7 +511,7 @@ func transfers(ms []ModelEntry, archs []string) []Transfer {
 
 // ReadManifest reads a zoo folder's zoo.json.
 func ReadManifest(dir string) (*Manifest, error) {
-	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	b, err := safeio.ReadFile(filepath.Join(dir, ManifestFile), 16<<20)
 	if err != nil {
 		return nil, fmt.Errorf("zoo manifest: %w", err)
 	}
@@ -526,7 +528,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 // Check reports the state of a manifest's model file: "ok", "missing" or
 // "modified" (its SHA-256 differs from the manifest's).
 func Check(dir string, m *ModelEntry) string {
-	b, err := os.ReadFile(filepath.Join(dir, filepath.Base(m.File)))
+	b, err := models.ReadModelFile(filepath.Join(dir, filepath.Base(m.File)))
 	if err != nil {
 		return "missing"
 	}
