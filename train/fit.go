@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -115,6 +116,12 @@ func (c *Config) validate() error {
 
 // Fit trains m on d.
 func Fit(m Trainable, d *datasets.Dataset, cfg Config) (*Result, error) {
+	return FitContext(context.Background(), m, d, cfg)
+}
+
+// FitContext is Fit that stops with ctx's error, checked before every
+// batch, when ctx is done (the model then holds the last step's weights).
+func FitContext(ctx context.Context, m Trainable, d *datasets.Dataset, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -177,6 +184,9 @@ func Fit(m Trainable, d *datasets.Dataset, cfg Config) (*Result, error) {
 		correct, seen := 0, 0
 		lr := 0.0
 		for b := 0; b < len(perm); b += cfg.Batch {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
 			e := min(len(perm), b+cfg.Batch)
 			nb := e - b
 			xb, yb := x[:nb*size], y[:nb]

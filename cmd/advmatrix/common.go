@@ -6,23 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func pct(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
-
-func shapeString(s []int) string {
-	parts := make([]string, len(s))
-	for i, d := range s {
-		parts[i] = fmt.Sprint(d)
-	}
-	return strings.Join(parts, "×")
 }
 
 // checkOutputDir fails early, before any work, when an output file's

@@ -21,6 +21,7 @@ package build
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -28,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/advmatrix/advmatrix/attacks"
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/models"
 	"github.com/advmatrix/advmatrix/models/arch"
@@ -203,8 +205,9 @@ func knownArch(a string) bool {
 
 // Train builds a freshly initialised arch.Build(arch) for the data's
 // image shape and classes and trains it with train.Fit. The same job and
-// data give byte-identical ONNX.
-func Train(j Job) (*Trained, error) {
+// data give byte-identical ONNX. Training stops with ctx's error when ctx
+// is done.
+func Train(ctx context.Context, j Job) (*Trained, error) {
 	if err := j.Validate(); err != nil {
 		return nil, err
 	}
@@ -236,14 +239,15 @@ func Train(j Job) (*Trained, error) {
 		cfg.CropPad, cfg.RotateDeg, cfg.Scale = AugmentCropPad, AugmentRotate, AugmentScale
 	}
 	start := time.Now()
-	res, err := train.Fit(m, d, cfg)
+	res, err := train.FitContext(ctx, m, d, cfg)
 	if err != nil {
 		return nil, err
 	}
 	secs := time.Since(start).Seconds()
 	var buf bytes.Buffer
 	if err := m.WriteONNX(&buf); err != nil {
-		return nil, err
+		// A model advmatrix built and trained must export.
+		return nil, fmt.Errorf("%w: export the trained model: %v", attacks.ErrInternal, err)
 	}
 	return &Trained{Model: m, ONNX: buf.Bytes(), Fit: res, Seconds: secs}, nil
 }
