@@ -355,6 +355,12 @@ func Score(m models.Classifier, x, adv []float32, labels, targets []int, batch i
 	if err := models.LogitsInBatches(m, za, adv, batch); err != nil {
 		return metrics.Scores{}, err
 	}
+	if err := models.CheckFinite("logits", zc); err != nil {
+		return metrics.Scores{}, err
+	}
+	if err := models.CheckFinite("logits on the adversarial images", za); err != nil {
+		return metrics.Scores{}, err
+	}
 	return metrics.ScoreVictim(zc, za, labels, targets, k)
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/advmatrix/advmatrix/attacks"
 	"github.com/advmatrix/advmatrix/internal/version"
 	"github.com/advmatrix/advmatrix/metrics"
+	"github.com/advmatrix/advmatrix/models"
 	"github.com/advmatrix/advmatrix/report"
 )
 
@@ -65,6 +66,9 @@ func Evaluate(ctx context.Context, m Model, d Data, batch int, progress func(don
 		t0 := time.Now()
 		if err := m.Logits(logits[i*k:j*k], xb); err != nil {
 			return nil, fmt.Errorf("images %d-%d: %w", i, j-1, err)
+		}
+		if err := models.CheckFinite(m.Ref.Path+" logits of images "+fmt.Sprint(i)+"-"+fmt.Sprint(j-1), logits[i*k:j*k]); err != nil {
+			return nil, err
 		}
 		compute += time.Since(t0)
 		res.ForwardCalls++

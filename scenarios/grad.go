@@ -98,6 +98,12 @@ func (o *GradOutcome) crossEntropy(ctx context.Context, m models.Classifier, x [
 	if err != nil {
 		return err
 	}
+	if err := models.CheckFinite("logits", z); err != nil {
+		return err
+	}
+	if err := models.CheckFinite("gradient", g); err != nil {
+		return err
+	}
 	ce := make([]float64, n)
 	if err := models.SoftmaxCrossEntropy(nil, z, y, k, 1, ce); err != nil {
 		// The labels passed CrossEntropyGrad's checks.
@@ -123,6 +129,9 @@ func (o *GradOutcome) vjp(ctx context.Context, m models.Classifier, x []float32,
 	}
 	g := make([]float32, len(x))
 	if err := m.Grad(g, x, func(_, dz []float32) { copy(dz, v) }); err != nil {
+		return err
+	}
+	if err := models.CheckFinite("gradient", g); err != nil {
 		return err
 	}
 	o.Grad, o.Result.Mode = g, report.GradVJP

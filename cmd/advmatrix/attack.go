@@ -13,6 +13,7 @@ import (
 
 	"github.com/advmatrix/advmatrix/attacks"
 	"github.com/advmatrix/advmatrix/datasets/npy"
+	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	"github.com/advmatrix/advmatrix/internal/imgio"
 	"github.com/advmatrix/advmatrix/internal/progress"
 	"github.com/advmatrix/advmatrix/report"
@@ -216,6 +217,9 @@ func runAttack(cmd *cobra.Command, f *attackFlags) error {
 		return err
 	}
 	cell.Data = data
+	if err := checkAttackOutputs(f, data); err != nil {
+		return err
+	}
 	bar := progress.New("attack "+cell.Attack.Name, data.Len())
 	shown := 0
 	cell.Progress = func(done, _ int) { bar.Add(done - shown); shown = done }
@@ -401,8 +405,9 @@ surrogate forward and gradient evaluations (in images) and times.
 
 Settings not given take the attack's defaults for the image shape (MNIST-scale
 for 1-channel images), printed with the results. --param key=value sets an
-attack's own settings. Images are crafted --batch at a time (batch b uses seed
-+ b); ensemble attacks with per-batch statistics (AdaEA, CWA) depend on it.
+attack's own settings. Images are crafted --batch at a time, each batch with a
+seed hashed from --seed and its index (results record the rule); ensemble
+attacks with per-batch statistics (AdaEA, CWA) depend on the batch size.
 --targeted random|least picks the targets before crafting (seeded; least: the
 class with the lowest summed surrogate logit on the clean image) and records them.
 --quantize also evaluates after rounding to 8 bits, round(x·255)/255.
@@ -424,4 +429,27 @@ and time are reported apart from the run's.
 
 Attacks:
 ` + attackList()
+}
+
+// checkAttackOutputs refuses outputs that collide with each other or with
+// an input (a model, the targets, a data file): a run must never overwrite
+// what it reads.
+func checkAttackOutputs(f *attackFlags, data scenarios.Data) error {
+	var outs []string
+	for _, o := range []string{f.saveAdv, f.grid} {
+		if o != "" {
+			outs = append(outs, o)
+		}
+	}
+	if len(outs) == 0 {
+		return nil
+	}
+	inputs := append(append([]string(nil), f.surrogates...), f.victims...)
+	if f.targets != "" {
+		inputs = append(inputs, f.targets)
+	}
+	for _, s := range data.Ref.Sources {
+		inputs = append(inputs, s.Path)
+	}
+	return atomicfile.CheckOutputs(outs, inputs)
 }

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/advmatrix/advmatrix/attacks"
+	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	"github.com/spf13/cobra"
 )
 
@@ -85,6 +86,9 @@ func withSignals() (context.Context, func()) {
 		select {
 		case s := <-sigs:
 			signal.Stop(sigs)
+			// Outputs being written are dropped; the run stops at its next
+			// check of the context.
+			atomicfile.CleanupTemps()
 			cancel(&signalError{s})
 		case <-done:
 		}

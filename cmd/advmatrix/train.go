@@ -7,6 +7,7 @@ import (
 
 	"github.com/advmatrix/advmatrix/internal/progress"
 	"github.com/advmatrix/advmatrix/models/arch"
+	"github.com/advmatrix/advmatrix/scenarios"
 	"github.com/advmatrix/advmatrix/train"
 	zoobuild "github.com/advmatrix/advmatrix/zoo/build"
 	"github.com/spf13/cobra"
@@ -14,14 +15,14 @@ import (
 
 // trainFlags are the flags of `advmatrix train`.
 type trainFlags struct {
-	arch, data, balance, test, out string
-	optimizer, schedule            string
-	epochs, batch, limit           int
-	testLimit, patience            int
-	checkpointDir                  string
-	lr, momentum, wd, valFraction  float64
-	seed                           uint64
-	augment, asJSON                bool
+	arch, from, data, balance, test, out string
+	optimizer, schedule                  string
+	epochs, batch, limit                 int
+	testLimit, patience                  int
+	checkpointDir                        string
+	lr, momentum, wd, valFraction        float64
+	seed                                 uint64
+	augment, asJSON                      bool
 }
 
 func newTrainCmd() *cobra.Command {
@@ -37,7 +38,8 @@ func newTrainCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, &f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.arch, "arch", "", "architecture: "+strings.Join(arch.Architectures(), ", ")+" (required)")
+	fl.StringVar(&f.arch, "arch", "", "architecture to train from scratch: "+strings.Join(arch.Architectures(), ", "))
+	fl.StringVar(&f.from, "from", "", "a model to fine-tune instead: an .onnx file (PyTorch exports included) or zoo:NAME")
 	fl.StringVar(&f.data, "data", "mnist:train", "training data spec (see advmatrix --help)")
 	fl.StringVar(&f.balance, "balance", "", "class balance: a level P/Q such as 20/80, or one weight per class (see above)")
 	fl.IntVar(&f.limit, "limit", 0, "train on a seeded sample of N images of --data (0: all)")
@@ -63,8 +65,8 @@ func newTrainCmd() *cobra.Command {
 // runTrain builds the job from the flags, checks it and the output
 // folder before any data is read, and runs it (build.Training).
 func runTrain(cmd *cobra.Command, f *trainFlags) error {
-	if f.arch == "" {
-		return fmt.Errorf("--arch is required (one of %s)", strings.Join(arch.Architectures(), ", "))
+	if f.arch == "" && f.from == "" {
+		return fmt.Errorf("--arch is required (one of %s), or --from MODEL.onnx to fine-tune", strings.Join(arch.Architectures(), ", "))
 	}
 	if f.out == "" {
 		return fmt.Errorf("--out (-o) is required: where to write the model")
@@ -72,6 +74,16 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	stderr := cmd.ErrOrStderr()
 	job := zoobuild.Job{Arch: f.arch, Hyper: trainHyper(cmd, f), Epochs: f.epochs, Augment: f.augment, ValFraction: f.valFraction,
 		Patience: f.patience, Seed: f.seed, CheckpointDir: f.checkpointDir}
+	if f.from != "" {
+		if f.arch != "" {
+			return fmt.Errorf("give --arch (train from scratch) or --from (fine-tune), not both")
+		}
+		m, ref, err := scenarios.LoadModel(f.from)
+		if err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+		job.From, job.FromRef = m, &ref
+	}
 	job.Progress, job.OnEpoch = epochProgress(stderr, f.epochs, f.valFraction > 0)
 	t := zoobuild.Training{Job: job, DataSpec: f.data, Limit: f.limit, Balance: f.balance,
 		TestSpec: f.test, TestLimit: f.testLimit, Out: f.out, Log: stderr}
@@ -97,9 +109,12 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 func trainHyper(cmd *cobra.Command, f *trainFlags) zoobuild.Hyper {
 	lrGiven := cmd.Flags().Changed("lr")
 	h := zoobuild.Defaults(f.arch)
+	if f.from != "" {
+		h = zoobuild.FineTuneDefaults()
+	}
 	if f.optimizer != "" {
 		h.Optimizer = f.optimizer
-		if !lrGiven && h.Optimizer != zoobuild.Defaults(f.arch).Optimizer {
+		if !lrGiven && h.Optimizer != zoobuild.Defaults(f.arch).Optimizer && f.from == "" {
 			if f.optimizer == "adam" {
 				h.LR = 1e-3
 			} else {
@@ -143,9 +158,14 @@ func epochProgress(w io.Writer, epochs int, val bool) (func(done, total int), fu
 
 // trainHelp is the long help of `advmatrix train`.
 func trainHelp() string {
-	return `train builds a freshly initialised reference architecture (` + strings.Join(arch.Architectures(), ", ") + `;
-see arch.Build) for the data's image shape and number of classes, trains it,
-evaluates it on test data and writes it as ONNX (atomically).
+	return `train builds a freshly initialised reference architecture (--arch ` + strings.Join(arch.Architectures(), ", ") + `)
+for the data's image shape and number of classes — or, with --from, continues
+training a model it loads (any ONNX classifier advmatrix runs, PyTorch exports
+included; BatchNorm in training mode; the graph is written back unchanged with
+new weights) — trains it, evaluates it on test data and writes it as ONNX
+(atomically).
+
+--from fine-tunes with SGD, lr 0.01, momentum 0.9 unless told otherwise.
 
 Defaults per architecture, unless --optimizer/--lr say otherwise:
   mlp, lenet               SGD, lr 0.05, momentum 0.9

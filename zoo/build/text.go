@@ -30,7 +30,11 @@ func WriteEpochLine(w io.Writer, s train.EpochStats, epochs int, val bool) {
 
 // WriteTrainText renders a trained model's report for people.
 func WriteTrainText(w io.Writer, r *TrainReport) error {
-	fmt.Fprintf(w, "model     %s (%s, %d parameters, sha256 %s)\n", r.Model.Path, r.Arch, r.Model.Parameters, r.Model.SHA256[:16])
+	what := r.Arch
+	if r.From != nil {
+		what = fmt.Sprintf("fine-tuned from %s, sha256 %.16s", r.From.Path, r.From.SHA256)
+	}
+	fmt.Fprintf(w, "model     %s (%s, %d parameters, sha256 %s)\n", r.Model.Path, what, r.Model.Parameters, r.Model.SHA256[:16])
 	data := fmt.Sprintf("%s (%d images", r.Data.Spec, r.Data.N)
 	if r.Data.Sample == "seeded" {
 		data += ", a seeded sample"

@@ -167,7 +167,7 @@ func (t *Training) testData(d *datasets.Dataset) (*datasets.Dataset, *report.Dat
 // d is the data trained on, dref the data before balancing.
 func (t *Training) report(tr *Trained, d *datasets.Dataset, dref report.DataRef, bal *Balance, tref *report.DataRef) *TrainReport {
 	j, fit := t.Job, tr.Fit
-	res := &TrainReport{Schema: report.SchemaVersion, ToolVersion: version.String(), Arch: j.Arch, Data: dref, Balance: bal,
+	res := &TrainReport{Schema: report.SchemaVersion, ToolVersion: version.String(), Arch: j.Arch, From: j.FromRef, Data: dref, Balance: bal,
 		TrainImages: d.Len(), ValImages: fit.ValN, ClassCounts: d.ClassCounts(), Seed: j.Seed, Hyper: j.Hyper, Augment: j.Augment, ValFraction: j.ValFraction, Patience: j.Patience,
 		EpochsWanted: j.Epochs, EpochsRun: len(fit.Epochs), BestEpoch: fit.BestEpoch, Epochs: fit.Epochs,
 		TrainSeconds: tr.Seconds, TestData: tref}
