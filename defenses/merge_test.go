@@ -442,3 +442,26 @@ func TestEntropyCotangent(t *testing.T) {
 		t.Errorf("entropy %v", h)
 	}
 }
+
+// The embedded testbed's TA and TIES merges are what Pool computes from
+// its base and fine-tunes, byte for byte (zoo merge writes them with the
+// methods' defaults).
+func TestEmbeddedMerges(t *testing.T) {
+	p, err := OpenPool("zoo:merge/base", []string{"zoo:merge/ft_mnist_badnets", "zoo:merge/ft_syndigits", "zoo:merge/ft_fashion"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta, err := p.TaskArithmetic(DefaultLambda(MethodTA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ties, _, err := p.TIES(DefaultLambda(MethodTIES), 0.2, TIESSum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string][]byte{"merge/ta": ta.ONNX, "merge/ties": ties.ONNX} {
+		if !bytes.Equal(got, zooBytes(t, name)) {
+			t.Errorf("zoo:%s differs from the merge computed now", name)
+		}
+	}
+}

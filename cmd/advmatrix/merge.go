@@ -121,9 +121,10 @@ graph with new weights: an ordinary ONNX file for eval, attack and run.
          adversarial weight 0.1, temperature 0.5. The released code does not
          clear λ's gradient between the mask step and the next λ step; that
          is kept (--dam-no-grad-carry turns it off). With --dam-adv-weight 0
-         and no carry, only the frozen perturbation differs from Concrete
-         AdaMerging. The final mask is a random sample, as released: --seed
-         fixes it with the batches.
+         and --dam-no-grad-carry the perturbation no longer touches the
+         merge: DAM is then Concrete AdaMerging, but for the batches the
+         perturbation's step still draws. The final mask is a random
+         sample, as released: --seed fixes it with the batches.
 
 BatchNorm running statistics are merged like weights by ta and ties (as
 FusionBench's state-dict arithmetic does) and kept at the base's by dam; a

@@ -6,19 +6,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/advmatrix/advmatrix/defenses"
+	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/scenarios"
 	zoobuild "github.com/advmatrix/advmatrix/zoo/build"
 )
 
 // pruneFlags are the flags of `advmatrix prune`.
 type pruneFlags struct {
-	job                  defenses.PruneJob
-	data, test           string
-	epochs, limit, batch int
-	testLimit            int
-	lr                   float64
-	seed                 uint64
-	asJSON               bool
+	job                   defenses.PruneJob
+	data, test, optimizer string
+	epochs, limit, batch  int
+	testLimit             int
+	lr                    float64
+	seed                  uint64
+	asJSON                bool
 }
 
 func newPruneCmd() *cobra.Command {
@@ -43,7 +44,8 @@ func newPruneCmd() *cobra.Command {
 	fl.StringVar(&f.data, "data", "mnist:train", "fine-tuning data spec")
 	fl.IntVar(&f.limit, "limit", 0, "fine-tune on a seeded sample of N images of --data (0: all)")
 	fl.IntVar(&f.batch, "batch", 64, "fine-tuning batch size")
-	fl.Float64Var(&f.lr, "lr", 0.01, "fine-tuning learning rate (SGD, momentum 0.9)")
+	fl.StringVar(&f.optimizer, "optimizer", "sgd", "fine-tuning optimizer: sgd (momentum 0.9), nesterov or adam")
+	fl.Float64Var(&f.lr, "lr", 0.01, "fine-tuning learning rate")
 	fl.Uint64Var(&f.seed, "seed", 1, "fine-tuning seed")
 	fl.StringVar(&f.test, "test", "", "test data after fine-tuning (default: the test split of --data's source; none: no test)")
 	fl.IntVar(&f.testLimit, "test-limit", 0, "evaluate on the first N test images (0: all)")
@@ -64,8 +66,11 @@ func runPrune(cmd *cobra.Command, f *pruneFlags) error {
 	r := &out.Report
 	if f.epochs > 0 {
 		h := zoobuild.FineTuneDefaults()
-		h.LR, h.Batch = f.lr, f.batch
-		ref := scenarios.RefOf(out.Pruned.Model, r.Output)
+		h.Optimizer, h.LR, h.Batch = f.optimizer, f.lr, f.batch
+		if h.Optimizer == "adam" {
+			h.Momentum = 0
+		}
+		ref := scenarios.RefOf(out.Pruned.Model, provenance.File{Path: f.job.Model + ", pruned", SHA256: r.Output.SHA256})
 		job := zoobuild.Job{From: out.Pruned.Model, FromRef: &ref, Hyper: h, Epochs: f.epochs, Seed: f.seed}
 		if m := out.Pruned.Mask; m != nil {
 			job.OnStep = func(_ int, _ float64, params [][]float32) { m.Apply(params) }
@@ -111,8 +116,11 @@ a residual Add or anything else stay whole, and the report says why. A
 removed channel's constant BatchNorm shift is dropped, not folded forward.
 
 --epochs N fine-tunes the pruned model on --data (SGD, lr 0.01, momentum 0.9
-unless --lr; as train --from does), re-applying the pruning mask after every
-step so that pruned weights stay zero; the tuned model is written instead.
+unless --optimizer and --lr say otherwise, as train --from does; BatchNorm
+networks such as the digits MobileNet recover better with --optimizer adam
+--lr 0.001, their training defaults), re-applying the pruning mask after
+every step so that pruned weights stay zero; the tuned model is written
+instead.
 
 Every run is deterministic. On any error nothing is written (exit 2).`
 }

@@ -62,6 +62,9 @@ type MergeConfig struct {
 	DAMSteps, DAMAdaMergingSteps, DAMLimit int
 	// TestLimit evaluates on the first N test images of each task (0: all).
 	TestLimit int
+	// Tasks, when set, replaces the tasks' data specs (same names, in
+	// MergeTasks' order): tests use smaller SynDigits splits.
+	Tasks []Source `json:"-"`
 
 	Log io.Writer `json:"-"`
 }
@@ -197,7 +200,14 @@ func MergeTestbed(ctx context.Context, cfg MergeConfig) (*MergeManifest, error) 
 }
 
 func (b *mergeBed) openData() error {
-	for _, s := range MergeTasks {
+	tasks := MergeTasks
+	if b.cfg.Tasks != nil {
+		tasks = b.cfg.Tasks
+	}
+	for i, s := range tasks {
+		if i >= len(MergeTasks) || s.Name != MergeTasks[i].Name {
+			return fmt.Errorf("tasks must be %v", MergeTasks)
+		}
 		tr, err := datasets.Open(s.Train, datasets.Options{})
 		if err != nil {
 			return err
@@ -311,6 +321,11 @@ func (b *mergeBed) merges(ctx context.Context, base []byte, fts map[string][]byt
 	dcfg := defenses.DefaultDAMConfig()
 	dcfg.Steps, dcfg.AdaMergingSteps, dcfg.Data = b.cfg.DAMSteps, b.cfg.DAMAdaMergingSteps, adapt
 	dcfg.Seed = DeriveSeed(b.cfg.Seed, "merge", "dam")
+	dcfg.Progress = func(stage string, step, total int, loss float64) {
+		if step%100 == 0 || step == total {
+			fmt.Fprintf(b.log, "dam %s: step %d/%d, entropy %.4f\n", stage, step, total, loss)
+		}
+	}
 	dam, err := pool.DAM(ctx, dcfg)
 	if err != nil {
 		return fmt.Errorf("dam: %w", err)
