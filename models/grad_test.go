@@ -65,6 +65,27 @@ func TestOpGradients(t *testing.T) {
 			return newTestGraph(13).input("x", -1, 3, 7, 7).randInit(r, "w", 3, 1, 3, 3).
 				node("Conv", []string{"x", "w"}, []string{"y"}, aInt("group", 3), aInts("pads", 1, 1, 1, 1), aInts("strides", 2, 2)).output("y")
 		}, [][]int{{5, 3, 7, 7}}},
+		{"Conv depthwise stride1 one image", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 4, 5, 6).randInit(r, "w", 4, 1, 3, 3).randInit(r, "b", 4).
+				node("Conv", []string{"x", "w", "b"}, []string{"y"}, aInt("group", 4), aInts("pads", 1, 1, 1, 1)).output("y")
+		}, [][]int{{1, 4, 5, 6}}},
+		{"Conv depthwise 5x5 stride2 odd sizes", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 2, 9, 8).randInit(r, "w", 2, 1, 5, 5).
+				node("Conv", []string{"x", "w"}, []string{"y"}, aInt("group", 2), aInts("pads", 2, 2, 2, 2), aInts("strides", 2, 2)).output("y")
+		}, [][]int{{3, 2, 9, 8}}},
+		{"Conv depthwise strides 2x1 dilation asymmetric pads", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 3, 8, 7).randInit(r, "w", 3, 1, 3, 2).
+				node("Conv", []string{"x", "w"}, []string{"y"}, aInt("group", 3), aInts("pads", 2, 0, 1, 1),
+					aInts("strides", 2, 1), aInts("dilations", 2, 3)).output("y")
+		}, [][]int{{2, 3, 8, 7}}},
+		{"Conv depthwise 1-D stride3", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 3, 11).randInit(r, "w", 3, 1, 3).
+				node("Conv", []string{"x", "w"}, []string{"y"}, aInt("group", 3), aInts("pads", 1, 2), aInts("strides", 3)).output("y")
+		}, [][]int{{2, 3, 11}}},
+		{"Conv depthwise many images", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 5, 6, 6).randInit(r, "w", 5, 1, 3, 3).
+				node("Conv", []string{"x", "w"}, []string{"y"}, aInt("group", 5), aInts("pads", 1, 1, 1, 1), aInts("strides", 2, 2)).output("y")
+		}, [][]int{{19, 5, 6, 6}}},
 		{"Conv auto_pad SAME_UPPER", func() *testGraph {
 			return newTestGraph(13).input("x", -1, 2, 5, 5).randInit(r, "w", 2, 2, 2, 2).
 				node("Conv", []string{"x", "w"}, []string{"y"}, aString("auto_pad", "SAME_UPPER")).output("y")

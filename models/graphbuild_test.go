@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -175,6 +176,58 @@ func checkGradientsMode(t *testing.T, model []byte, shapes [][]int, seed uint64,
 				t.Errorf("slot %d (%v) element %d: analytic %.9g, finite difference %.9g", s, p.shapes[s], i, got, num)
 				return
 			}
+		}
+	}
+	checkFloat32(t, g, shapes, training, p, v, leaves)
+}
+
+// checkFloat32 runs the float32 program on the float64 program's inputs
+// and cotangent and compares outputs and gradients: float32 has kernels
+// of its own (SIMD loops, fused epilogues) that the float64 finite
+// differences do not reach.
+func checkFloat32(t *testing.T, g *graph, shapes [][]int, training bool, p64 *program[float64], v []float64, leaves []int) {
+	t.Helper()
+	p, err := compile[float32](g, compileOptions{inputShapes: shapes, inputGrad: true, paramGrad: true, training: training, maxElements: 1 << 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.loadParams(g)
+	for _, s := range leaves {
+		for i, x := range p64.data[s] {
+			p.data[s][i] = float32(x)
+		}
+	}
+	p64.weightsChanged()
+	p64.reseed(11)
+	p64.forward()
+	p.reseed(11)
+	p.forward()
+	out := p.outputs[0]
+	compare := func(what string, got []float32, want []float64) {
+		t.Helper()
+		scale := 0.0
+		for _, w := range want {
+			scale = max(scale, math.Abs(w))
+		}
+		for i, w := range want {
+			if d := math.Abs(float64(got[i]) - w); d > 1e-4*max(scale, 1e-3) {
+				t.Errorf("float32 %s[%d] = %.7g, float64 %.7g", what, i, got[i], w)
+				return
+			}
+		}
+	}
+	compare("output", p.data[out], p64.data[p64.outputs[0]])
+	p.zeroGrads()
+	for i, x := range v {
+		p.grad[out][i] = float32(x)
+	}
+	p.backward(p.seedStep(out))
+	p64.zeroGrads()
+	copy(p64.grad[p64.outputs[0]], v)
+	p64.backward(p64.seedStep(p64.outputs[0]))
+	for _, s := range leaves {
+		if p.grad[s] != nil {
+			compare(fmt.Sprintf("gradient of slot %d %v", s, p.shapes[s]), p.grad[s], p64.grad[s])
 		}
 	}
 }

@@ -254,6 +254,8 @@ type convK[T Float] struct {
 	wgrads    [][]T // per chunk partial weight gradients
 	bgrads    [][]T
 	depthwise bool
+	dw        *dwPlan // depthwise geometry
+	dwbufs    []*dwBufs[T]
 	wsize     int
 
 	shift   *shiftPlan // non-nil: stride-1 convolution by shifted GEMMs
@@ -336,6 +338,7 @@ func buildConv[T Float](c *buildCtx) (kernel[T], error) {
 	k.nb = min(k.n, max(1, (1024+k.ohw-1)/k.ohw))
 	if k.depthwise {
 		k.nb = 1
+		k.dw = newDWPlan(wd)
 	}
 	k.chunks = (k.n + k.nb - 1) / k.nb
 	if k.nb == 1 {
@@ -354,6 +357,7 @@ func buildConv[T Float](c *buildCtx) (kernel[T], error) {
 	}
 	k.cols = make([][]T, k.chunks)
 	k.ybufs = make([][]T, k.chunks)
+	k.dwbufs = make([]*dwBufs[T], k.chunks)
 	out := append([]int{k.n, k.m}, wd.outSpatial()...)
 	return k, c.setOut(0, out, x.dtype)
 }
@@ -422,7 +426,7 @@ func (k *convK[T]) forwardChunk(ch int) {
 				xg := x[(n0+i)*k.c*hw+g*k.cg*hw:]
 				im2col(k.w, xg, k.cg, col[i*k.ohw:], ld)
 			}
-			gemm.Gemm(false, false, k.mg, ld, k.kdim, 1, wt[g*k.mg*k.kdim:], k.kdim, col, ld, 0, ybuf[g*k.mg*ld:], ld)
+			k.mm(false, false, k.mg, ld, k.kdim, 1, wt[g*k.mg*k.kdim:], k.kdim, col, ld, 0, ybuf[g*k.mg*ld:], ld)
 		}
 		for i := 0; i < nb; i++ {
 			yn := y[(n0+i)*k.m*k.ohw : (n0+i+1)*k.m*k.ohw]
@@ -435,7 +439,7 @@ func (k *convK[T]) forwardChunk(ch int) {
 			xn := x[n*k.c*hw : (n+1)*k.c*hw]
 			yn := y[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
 			if k.depthwise {
-				k.depthwiseForward(xn, wt, yn)
+				k.depthwiseForward(xn, wt, yn, ch)
 				continue
 			}
 			for g := 0; g < k.groups; g++ {
@@ -445,7 +449,7 @@ func (k *convK[T]) forwardChunk(ch int) {
 					im2col(k.w, xg, k.cg, col, k.ohw)
 					src = col
 				}
-				gemm.Gemm(false, false, k.mg, k.ohw, k.kdim, 1, wt[g*k.mg*k.kdim:], k.kdim, src, k.ohw, 0, yn[g*k.mg*k.ohw:], k.ohw)
+				k.mm(false, false, k.mg, k.ohw, k.kdim, 1, wt[g*k.mg*k.kdim:], k.kdim, src, k.ohw, 0, yn[g*k.mg*k.ohw:], k.ohw)
 			}
 		}
 	}
@@ -575,10 +579,10 @@ func (k *convK[T]) backwardChunk(ch int) {
 				for i := 0; i < nb; i++ {
 					im2col(k.w, x[(n0+i)*k.c*hw+g*k.cg*hw:], k.cg, col[i*k.ohw:], ld)
 				}
-				gemm.Gemm(false, true, k.mg, k.kdim, ld, 1, gyg, ld, col, ld, 1, pw[g*k.mg*k.kdim:], k.kdim)
+				k.mm(false, true, k.mg, k.kdim, ld, 1, gyg, ld, col, ld, 1, pw[g*k.mg*k.kdim:], k.kdim)
 			}
 			if gx != nil {
-				gemm.Gemm(false, false, k.kdim, ld, k.mg, 1, k.wT[g*k.mg*k.kdim:], k.mg, gyg, ld, 0, col, ld)
+				k.mm(false, false, k.kdim, ld, k.mg, 1, k.wT[g*k.mg*k.kdim:], k.mg, gyg, ld, 0, col, ld)
 				for i := 0; i < nb; i++ {
 					col2im(k.w, col[i*k.ohw:], k.cg, gx[(n0+i)*k.c*hw+g*k.cg*hw:], ld)
 				}
@@ -597,7 +601,7 @@ func (k *convK[T]) backwardChunk(ch int) {
 			if gw != nil {
 				gwp = pw
 			}
-			k.depthwiseBackward(xn, wt, gyn, gxn, gwp)
+			k.depthwiseBackward(xn, wt, gyn, gxn, gwp, ch)
 			continue
 		}
 		for g := 0; g < k.groups; g++ {
@@ -609,15 +613,15 @@ func (k *convK[T]) backwardChunk(ch int) {
 					im2col(k.w, xg, k.cg, col, k.ohw)
 					src = col
 				}
-				gemm.Gemm(false, true, k.mg, k.kdim, k.ohw, 1, gyg, k.ohw, src, k.ohw, 1, pw[g*k.mg*k.kdim:], k.kdim)
+				k.mm(false, true, k.mg, k.kdim, k.ohw, 1, gyg, k.ohw, src, k.ohw, 1, pw[g*k.mg*k.kdim:], k.kdim)
 			}
 			if gx != nil {
 				gxg := gx[n*k.c*hw+g*k.cg*hw:]
 				wTg := k.wT[g*k.mg*k.kdim:]
 				if k.direct {
-					gemm.Gemm(false, false, k.kdim, k.ohw, k.mg, 1, wTg, k.mg, gyg, k.ohw, 1, gxg, k.ohw)
+					k.mm(false, false, k.kdim, k.ohw, k.mg, 1, wTg, k.mg, gyg, k.ohw, 1, gxg, k.ohw)
 				} else {
-					gemm.Gemm(false, false, k.kdim, k.ohw, k.mg, 1, wTg, k.mg, gyg, k.ohw, 0, col, k.ohw)
+					k.mm(false, false, k.kdim, k.ohw, k.mg, 1, wTg, k.mg, gyg, k.ohw, 0, col, k.ohw)
 					col2im(k.w, col, k.cg, gxg, k.ohw)
 				}
 			}
@@ -625,79 +629,15 @@ func (k *convK[T]) backwardChunk(ch int) {
 	}
 }
 
-// depthwiseForward convolves each channel with its own filter directly;
-// im2col+GEMM with one output row per group would waste most of its time.
-func (k *convK[T]) depthwiseForward(x, wt, y []T) {
-	w := k.w
-	hw := w.h * w.w
-	kk := w.kh * w.kw
-	for c := 0; c < k.c; c++ {
-		xc := x[c*hw : (c+1)*hw]
-		yc := y[c*k.ohw : (c+1)*k.ohw]
-		f := wt[c*kk : (c+1)*kk]
-		clear(yc)
-		for i := 0; i < w.kh; i++ {
-			for j := 0; j < w.kw; j++ {
-				wv := f[i*w.kw+j]
-				for oy := 0; oy < w.oh; oy++ {
-					iy := oy*w.sh - w.pt + i*w.dh
-					if iy < 0 || iy >= w.h {
-						continue
-					}
-					src := xc[iy*w.w : (iy+1)*w.w]
-					dst := yc[oy*w.ow : (oy+1)*w.ow]
-					ix := j*w.dw - w.pl
-					lo := max(0, (-ix+w.sw-1)/w.sw)
-					hi := min(w.ow, (w.w-ix+w.sw-1)/w.sw)
-					for ox := lo; ox < hi; ox++ {
-						dst[ox] += wv * src[ox*w.sw+ix]
-					}
-				}
-			}
-		}
+// mm is the product for chunk work. When several chunks run at once they
+// already occupy the cores, so each product stays on its goroutine;
+// splitting it again would only add hand-over costs.
+func (k *convK[T]) mm(transA, transB bool, m, n, kk int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	if k.usedChunks() > 1 {
+		gemm.Serial(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
 	}
-}
-
-func (k *convK[T]) depthwiseBackward(x, wt, gy, gx, gw []T) {
-	w := k.w
-	hw := w.h * w.w
-	kk := w.kh * w.kw
-	for c := 0; c < k.c; c++ {
-		xc := x[c*hw : (c+1)*hw]
-		gyc := gy[c*k.ohw : (c+1)*k.ohw]
-		f := wt[c*kk : (c+1)*kk]
-		for i := 0; i < w.kh; i++ {
-			for j := 0; j < w.kw; j++ {
-				wv := f[i*w.kw+j]
-				var acc T
-				for oy := 0; oy < w.oh; oy++ {
-					iy := oy*w.sh - w.pt + i*w.dh
-					if iy < 0 || iy >= w.h {
-						continue
-					}
-					g := gyc[oy*w.ow : (oy+1)*w.ow]
-					ix := j*w.dw - w.pl
-					lo := max(0, (-ix+w.sw-1)/w.sw)
-					hi := min(w.ow, (w.w-ix+w.sw-1)/w.sw)
-					src := xc[iy*w.w : (iy+1)*w.w]
-					if gx != nil {
-						dst := gx[c*hw+iy*w.w : c*hw+(iy+1)*w.w]
-						for ox := lo; ox < hi; ox++ {
-							dst[ox*w.sw+ix] += wv * g[ox]
-						}
-					}
-					if gw != nil {
-						for ox := lo; ox < hi; ox++ {
-							acc += g[ox] * src[ox*w.sw+ix]
-						}
-					}
-				}
-				if gw != nil {
-					gw[c*kk+i*w.kw+j] += acc
-				}
-			}
-		}
-	}
+	gemm.Gemm(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 func (k *convK[T]) setFixedInputs(fixed []bool) { k.fixedW = len(fixed) > 1 && fixed[1] }

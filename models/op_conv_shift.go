@@ -1,7 +1,5 @@
 package models
 
-import "github.com/advmatrix/advmatrix/internal/gemm"
-
 // Shifted-GEMM convolution for stride 1, no dilation, one group: the most
 // common convolution (every 3×3 layer of a ResNet body) without im2col.
 //
@@ -109,7 +107,7 @@ func (k *convK[T]) shiftForward(x, y, bias []T, n0, n1, ch int) {
 		if t == 0 {
 			beta = 0
 		}
-		gemm.Gemm(false, false, k.m, cols, k.c, 1, k.taps[t*k.m*k.c:], k.c, buf.xpad[off:], sp.ldx, beta, buf.grid, cols)
+		k.mm(false, false, k.m, cols, k.c, 1, k.taps[t*k.m*k.c:], k.c, buf.xpad[off:], sp.ldx, beta, buf.grid, cols)
 	}
 	for b := 0; b < nb; b++ {
 		yn := y[(n0+b)*k.m*k.ohw : (n0+b+1)*k.m*k.ohw]
@@ -157,7 +155,7 @@ func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1, ch int) {
 		dt := k.dtaps[ch]
 		for t := 0; t < kk; t++ {
 			off := (t/w.kw)*sp.wp + t%w.kw
-			gemm.Gemm(false, true, k.m, k.c, cols, 1, buf.grid, cols, buf.xpad[off:], sp.ldx, 0, dt[t*mc:], k.c)
+			k.mm(false, true, k.m, k.c, cols, 1, buf.grid, cols, buf.xpad[off:], sp.ldx, 0, dt[t*mc:], k.c)
 		}
 		for m := 0; m < k.m; m++ {
 			for c := 0; c < k.c; c++ {
@@ -206,7 +204,7 @@ func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1, ch int) {
 		if t == 0 {
 			beta = 0
 		}
-		gemm.Gemm(false, false, k.c, cols, k.m, 1, k.tapsT[t*mc:], k.m, buf.gpad[off:], sp.ldg, beta, buf.gxgrd, cols)
+		k.mm(false, false, k.c, cols, k.m, 1, k.tapsT[t*mc:], k.m, buf.gpad[off:], sp.ldg, beta, buf.gxgrd, cols)
 	}
 	hw := w.h * w.w
 	for b := 0; b < nb; b++ {

@@ -43,14 +43,17 @@ const directBMaxPanels = 2
 // accumulated, so it must depend on nothing but k and the kernel: in
 // particular not on GOMAXPROCS or on the chunking. Everything else only
 // decides who computes which tile and may vary freely.
-func (p *problem[T]) plan() {
+func (p *problem[T]) plan(serial bool) {
 	kn := p.kern
 	nb := (p.k + kn.kc - 1) / kn.kc
 	p.kc = (p.k + nb - 1) / nb
 	p.directB = !p.transB && p.m <= directBMaxPanels*kn.mr
 
 	p.splitM, p.chunk, p.nchunk = false, p.n, 1
-	p.workers = goroutines(p.m, p.n, p.k)
+	p.workers = 1
+	if !serial {
+		p.workers = goroutines(p.m, p.n, p.k)
+	}
 	if p.workers == 1 {
 		return
 	}

@@ -1,0 +1,67 @@
+// Package vec holds the engine's float32 inner loops over contiguous
+// slices — multiply-add, dot product, ReLU and Clip with their gradients —
+// in SIMD assembly on amd64 (AVX2 and FMA) and in plain Go elsewhere.
+//
+// Results are deterministic: each function performs the same operations
+// in the same order for given lengths, wherever the slices lie. The
+// assembly and the Go versions may round differently (the assembly fuses
+// multiply-adds), so a machine always uses the same one.
+package vec
+
+// Axpy adds a·x[i] to y[i] for every i < len(y); x must be at least as long.
+func Axpy(a float32, x, y []float32) {
+	x = x[:len(y)]
+	if len(y) == 0 {
+		return
+	}
+	axpy(a, x, y)
+}
+
+// Dot returns the sum of x[i]·y[i] over i < len(x); y must be at least as long.
+func Dot(x, y []float32) float32 {
+	y = y[:len(x)]
+	if len(x) == 0 {
+		return 0
+	}
+	return dot(x, y)
+}
+
+// Relu writes max(x, 0) to dst, treating the sign bit alone: every value
+// with the sign bit set, −0 included, becomes +0.
+func Relu(dst, x []float32) {
+	dst = dst[:len(x)]
+	if len(x) == 0 {
+		return
+	}
+	relu(dst, x)
+}
+
+// ReluGrad adds gy[i] to gx[i] where x[i] > 0 (ReLU'(0) = 0, as in
+// PyTorch). Like Relu it reads the bits: a NaN with the sign bit clear
+// counts as positive.
+func ReluGrad(gx, gy, x []float32) {
+	gx, gy = gx[:len(x)], gy[:len(x)]
+	if len(x) == 0 {
+		return
+	}
+	reluGrad(gx, gy, x)
+}
+
+// Clamp writes min(max(x, lo), hi) to dst; a NaN in x stays NaN.
+func Clamp(dst, x []float32, lo, hi float32) {
+	dst = dst[:len(x)]
+	if len(x) == 0 {
+		return
+	}
+	clamp(dst, x, lo, hi)
+}
+
+// ClampGrad adds gy[i] to gx[i] where lo <= x[i] <= hi, bounds included, as
+// torch.clamp's gradient does.
+func ClampGrad(gx, gy, x []float32, lo, hi float32) {
+	gx, gy = gx[:len(x)], gy[:len(x)]
+	if len(x) == 0 {
+		return
+	}
+	clampGrad(gx, gy, x, lo, hi)
+}

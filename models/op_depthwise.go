@@ -1,0 +1,189 @@
+package models
+
+import (
+	"unsafe"
+
+	"github.com/advmatrix/advmatrix/internal/vec"
+)
+
+// Depthwise convolution (one filter per channel) as long vector loops.
+//
+// Each channel plane is copied, zero-padded, into s×s phase planes for
+// stride s: phase (a, b) holds the padded pixels whose row is a mod s and
+// column b mod s, in rows of width wq. On that layout the pixels seen by
+// kernel tap (i, j) at output (oy, ox) sit at a fixed offset from
+// oy·wq + ox in one phase plane, so the whole output plane, computed on a
+// grid of width wq, is a sum of kh·kw scaled shifted copies: one
+// multiply-add loop per tap over oh·wq values instead of kh·kw·oh short
+// row loops. The grid's columns from ow to wq are waste, a pad's width.
+// The input gradient runs the same loops in reverse (scaled adds into the
+// phase planes), the weight gradient is one dot product per tap.
+
+type dwPlan struct {
+	sy, sx   int // strides
+	hq, wq   int // phase plane rows and width
+	plane    int // (hq+1)·wq: a spare row absorbs the shifted reads past the last row
+	taps     []int
+	tapPhase []int
+}
+
+func newDWPlan(w *window) *dwPlan {
+	p := &dwPlan{sy: w.sh, sx: w.sw}
+	hp, wp := w.h+w.pt+w.pb, w.w+w.pl+w.pr
+	p.hq, p.wq = (hp+w.sh-1)/w.sh, (wp+w.sw-1)/w.sw
+	p.plane = (p.hq + 1) * p.wq
+	for i := 0; i < w.kh; i++ {
+		for j := 0; j < w.kw; j++ {
+			ri, cj := i*w.dh, j*w.dw
+			p.tapPhase = append(p.tapPhase, (ri%w.sh)*w.sw+cj%w.sw)
+			p.taps = append(p.taps, (ri/w.sh)*p.wq+cj/w.sw)
+		}
+	}
+	return p
+}
+
+// dwBufs is one chunk's scratch: the phase planes of one channel and an
+// output (or cotangent) grid.
+type dwBufs[T Float] struct {
+	phases, gphases []T // sy·sx planes
+	grid            []T // oh·wq
+}
+
+func (k *convK[T]) dwScratch(ch int) *dwBufs[T] {
+	if k.dwbufs[ch] == nil {
+		p := k.dw
+		k.dwbufs[ch] = &dwBufs[T]{
+			phases: make([]T, p.sy*p.sx*p.plane),
+			grid:   make([]T, k.w.oh*p.wq),
+		}
+	}
+	return k.dwbufs[ch]
+}
+
+// split copies plane xc (h×w) into the zero-padded phase planes.
+func (k *convK[T]) split(xc, phases []T) {
+	w, p := k.w, k.dw
+	clear(phases)
+	for y := 0; y < w.h; y++ {
+		py := y + w.pt
+		row := xc[y*w.w : (y+1)*w.w]
+		if p.sx == 1 {
+			base := ((py%p.sy)*p.sx)*p.plane + (py/p.sy)*p.wq + w.pl
+			copy(phases[base:base+w.w], row)
+			continue
+		}
+		for x, v := range row {
+			px := x + w.pl
+			phases[((py%p.sy)*p.sx+px%p.sx)*p.plane+(py/p.sy)*p.wq+px/p.sx] = v
+		}
+	}
+}
+
+// merge adds the interior of the phase planes back into plane gx (h×w):
+// the adjoint of split.
+func (k *convK[T]) merge(gphases, gx []T) {
+	w, p := k.w, k.dw
+	for y := 0; y < w.h; y++ {
+		py := y + w.pt
+		row := gx[y*w.w : (y+1)*w.w]
+		if p.sx == 1 {
+			base := ((py%p.sy)*p.sx)*p.plane + (py/p.sy)*p.wq + w.pl
+			for x, v := range gphases[base : base+w.w] {
+				row[x] += v
+			}
+			continue
+		}
+		for x := range row {
+			px := x + w.pl
+			row[x] += gphases[((py%p.sy)*p.sx+px%p.sx)*p.plane+(py/p.sy)*p.wq+px/p.sx]
+		}
+	}
+}
+
+func (k *convK[T]) depthwiseForward(x, wt, y []T, ch int) {
+	w, p := k.w, k.dw
+	buf := k.dwScratch(ch)
+	hw, kk, n := w.h*w.w, w.kh*w.kw, w.oh*p.wq
+	grid := buf.grid
+	for c := 0; c < k.c; c++ {
+		k.split(x[c*hw:(c+1)*hw], buf.phases)
+		f := wt[c*kk : (c+1)*kk]
+		clear(grid)
+		for t, off := range p.taps {
+			axpy(f[t], buf.phases[p.tapPhase[t]*p.plane+off:], grid[:n])
+		}
+		yc := y[c*k.ohw : (c+1)*k.ohw]
+		for oy := 0; oy < w.oh; oy++ {
+			copy(yc[oy*w.ow:(oy+1)*w.ow], grid[oy*p.wq:])
+		}
+	}
+}
+
+func (k *convK[T]) depthwiseBackward(x, wt, gy, gx, gw []T, ch int) {
+	w, p := k.w, k.dw
+	buf := k.dwScratch(ch)
+	if gx != nil && buf.gphases == nil {
+		buf.gphases = make([]T, len(buf.phases))
+	}
+	hw, kk, n := w.h*w.w, w.kh*w.kw, w.oh*p.wq
+	grid := buf.grid
+	clear(grid) // the waste columns stay zero
+	for c := 0; c < k.c; c++ {
+		gyc := gy[c*k.ohw : (c+1)*k.ohw]
+		for oy := 0; oy < w.oh; oy++ {
+			copy(grid[oy*p.wq:oy*p.wq+w.ow], gyc[oy*w.ow:(oy+1)*w.ow])
+		}
+		if gw != nil {
+			k.split(x[c*hw:(c+1)*hw], buf.phases)
+			g := gw[c*kk : (c+1)*kk]
+			for t, off := range p.taps {
+				g[t] += dot(grid[:n], buf.phases[p.tapPhase[t]*p.plane+off:])
+			}
+		}
+		if gx != nil {
+			clear(buf.gphases)
+			f := wt[c*kk : (c+1)*kk]
+			for t, off := range p.taps {
+				o := p.tapPhase[t]*p.plane + off
+				axpy(f[t], grid[:n], buf.gphases[o:o+n])
+			}
+			k.merge(buf.gphases, gx[c*hw:(c+1)*hw])
+		}
+	}
+}
+
+// axpy adds a·x[i] to y[i] for i < len(y); float32 runs the SIMD loop.
+func axpy[T Float](a T, x, y []T) {
+	if x32, ok := asFloat32(x); ok {
+		y32, _ := asFloat32(y)
+		vec.Axpy(float32(a), x32, y32)
+		return
+	}
+	x = x[:len(y)]
+	for i, v := range x {
+		y[i] += a * v
+	}
+}
+
+// dot is the sum of x[i]·y[i] over i < len(x).
+func dot[T Float](x, y []T) T {
+	if x32, ok := asFloat32(x); ok {
+		y32, _ := asFloat32(y)
+		return T(vec.Dot(x32, y32))
+	}
+	y = y[:len(x)]
+	var s T
+	for i, v := range x {
+		s += v * y[i]
+	}
+	return s
+}
+
+// asFloat32 views x as []float32 when T is float32.
+func asFloat32[T Float](x []T) ([]float32, bool) {
+	var zero T
+	if unsafe.Sizeof(zero) != 4 {
+		return nil, false
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(x))), len(x)), true
+}
