@@ -1,6 +1,11 @@
 package models
 
 import (
+	"math/bits"
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+
 	"github.com/advmatrix/advmatrix/internal/gemm"
 	"github.com/advmatrix/advmatrix/internal/parallel"
 )
@@ -249,23 +254,24 @@ type convK[T Float] struct {
 	direct    bool  // 1×1, stride 1, no padding: the image is its own col
 	nb        int   // images per GEMM: small feature maps are batched so GEMM gets wide
 	chunks    int   // groups of images run in parallel
-	cols      [][]T // per chunk: im2col of nb images side by side, kdim × nb·ohw
-	ybufs     [][]T // per chunk (nb > 1): outputs or their cotangents, m × nb·ohw
 	wgrads    [][]T // per chunk partial weight gradients
 	bgrads    [][]T
 	depthwise bool
 	dw        *dwPlan // depthwise geometry
-	dwbufs    []*dwBufs[T]
 	wsize     int
 
+	// Scratch comes from the program's shared arena (setScratch), one
+	// region per slot; a running chunk holds a slot. Slots are as many as
+	// chunks can run at once, not as many as chunks.
+	slots     []convScratch[T]
+	freeSlots atomic.Uint64 // bit i set: slot i is free
+
 	shift   *shiftPlan // non-nil: stride-1 convolution by shifted GEMMs
-	sbufs   []*shiftBufs[T]
-	fixedW  bool  // the weights change only when parameters are reloaded
-	tapsOK  bool  // taps hold the current weights
-	tapsTOK bool  // tapsT or wT hold the current weights
-	taps    []T   // W as kh·kw matrices m × c
-	tapsT   []T   // and c × m
-	dtaps   [][]T // per chunk: weight gradient by tap
+	fixedW  bool       // the weights change only when parameters are reloaded
+	tapsOK  bool       // taps hold the current weights
+	tapsTOK bool       // tapsT or wT hold the current weights
+	taps    []T        // W as kh·kw matrices m × c
+	tapsT   []T        // and c × m
 
 	// The current call's operands, for the chunk functions below, which
 	// are method values made once so that dispatching them allocates
@@ -352,30 +358,98 @@ func buildConv[T Float](c *buildCtx) (kernel[T], error) {
 	useful := float64(wd.oh*wd.ow) / float64((wd.h+wd.pt+wd.pb)*(wd.w+wd.pl+wd.pr))
 	if k.groups == 1 && !k.depthwise && !wd.oneD && wd.sh == 1 && wd.sw == 1 && wd.dh == 1 && wd.dw == 1 && wd.kh*wd.kw > 1 && useful >= 0.7 {
 		k.setupShift()
-		k.sbufs = make([]*shiftBufs[T], k.chunks)
-		k.dtaps = make([][]T, k.chunks)
 	}
-	k.cols = make([][]T, k.chunks)
-	k.ybufs = make([][]T, k.chunks)
-	k.dwbufs = make([]*dwBufs[T], k.chunks)
+	k.slots = make([]convScratch[T], min(k.usedChunks(), parallel.Concurrency(), 64))
+	k.freeSlots.Store(1<<len(k.slots) - 1)
 	out := append([]int{k.n, k.m}, wd.outSpatial()...)
 	return k, c.setOut(0, out, x.dtype)
 }
 
-// scratch returns chunk ch's im2col and output buffers, allocated on
-// first use (the slices holding them are made at build time, so chunks
-// never race).
-func (k *convK[T]) scratch(ch int) (col, ybuf []T) {
-	if k.depthwise || (k.direct && k.nb == 1) {
-		return nil, nil
+// convScratch is one slot's working memory.
+type convScratch[T Float] struct {
+	col  []T // im2col of nb images side by side, kdim × nb·ohw
+	ybuf []T // (nb > 1) outputs or their cotangents, m × nb·ohw
+	sb   shiftBufs[T]
+	dw   dwBufs[T]
+}
+
+// scratchSize is the arena one call needs: every slot's buffers for
+// whichever path the convolution takes.
+func (k *convK[T]) scratchSize() int {
+	return len(k.slots) * k.slotSize()
+}
+
+func (k *convK[T]) slotSize() int {
+	switch {
+	case k.depthwise:
+		p := k.dw
+		return 2*alignUp(p.sy*p.sx*p.plane) + alignUp(k.w.oh*p.wq)
+	case k.shift != nil:
+		sp := k.shift
+		return alignUp(k.c*sp.ldx) + alignUp(k.m*k.nb*sp.p) + alignUp(k.m*sp.ldg) + alignUp(k.c*k.nb*sp.pg) + alignUp(k.wsize)
+	case k.direct && k.nb == 1:
+		return 0
 	}
-	if k.cols[ch] == nil {
-		k.cols[ch] = make([]T, k.kdim*k.nb*k.ohw)
-		if k.nb > 1 {
-			k.ybufs[ch] = make([]T, k.m*k.nb*k.ohw)
+	n := alignUp(k.kdim * k.nb * k.ohw)
+	if k.nb > 1 {
+		n += alignUp(k.m * k.nb * k.ohw)
+	}
+	return n
+}
+
+// setScratch carves every slot's buffers out of the shared arena.
+func (k *convK[T]) setScratch(buf []T) {
+	per := k.slotSize()
+	for i := range k.slots {
+		r := buf[i*per : (i+1)*per]
+		take := func(n int) []T {
+			v := r[:n:n]
+			r = r[alignUp(n):]
+			return v
+		}
+		s := &k.slots[i]
+		switch {
+		case k.depthwise:
+			p := k.dw
+			s.dw.phases = take(p.sy * p.sx * p.plane)
+			s.dw.gphases = take(p.sy * p.sx * p.plane)
+			s.dw.grid = take(k.w.oh * p.wq)
+		case k.shift != nil:
+			sp := k.shift
+			s.sb.xpad = take(k.c * sp.ldx)
+			s.sb.grid = take(k.m * k.nb * sp.p)
+			s.sb.gpad = take(k.m * sp.ldg)
+			s.sb.gxgrd = take(k.c * k.nb * sp.pg)
+			s.sb.dtaps = take(k.wsize)
+		case k.direct && k.nb == 1:
+		default:
+			s.col = take(k.kdim * k.nb * k.ohw)
+			if k.nb > 1 {
+				s.ybuf = take(k.m * k.nb * k.ohw)
+			}
 		}
 	}
-	return k.cols[ch], k.ybufs[ch]
+}
+
+// acquire takes a free scratch slot. There are as many slots as chunks
+// can run at once, so one is always free.
+func (k *convK[T]) acquire() *convScratch[T] {
+	for {
+		f := k.freeSlots.Load()
+		if f == 0 {
+			runtime.Gosched()
+			continue
+		}
+		bit := f & -f
+		if k.freeSlots.And(^bit)&bit != 0 {
+			return &k.slots[bits.TrailingZeros64(bit)]
+		}
+	}
+}
+
+func (k *convK[T]) release(s *convScratch[T]) {
+	i := (uintptr(unsafe.Pointer(s)) - uintptr(unsafe.Pointer(&k.slots[0]))) / unsafe.Sizeof(*s)
+	k.freeSlots.Or(1 << i)
 }
 
 // chunkRange is the batch slice of chunk ch; it depends only on the
@@ -411,11 +485,13 @@ func (k *convK[T]) forwardChunk(ch int) {
 	}
 	hw := k.w.h * k.w.w
 	n0, n1 := k.chunkRange(ch)
+	sc := k.acquire()
+	defer k.release(sc)
 	if k.shift != nil {
-		k.shiftForward(x, y, bias, n0, n1, ch)
+		k.shiftForward(x, y, bias, n0, n1, &sc.sb)
 		return
 	}
-	col, ybuf := k.scratch(ch)
+	col, ybuf := sc.col, sc.ybuf
 	if k.nb > 1 {
 		// Unfold the images side by side, one GEMM per group, then scatter
 		// the columns back to N×M×H×W.
@@ -439,7 +515,7 @@ func (k *convK[T]) forwardChunk(ch int) {
 			xn := x[n*k.c*hw : (n+1)*k.c*hw]
 			yn := y[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
 			if k.depthwise {
-				k.depthwiseForward(xn, wt, yn, ch)
+				k.depthwiseForward(xn, wt, yn, &sc.dw)
 				continue
 			}
 			for g := 0; g < k.groups; g++ {
@@ -535,7 +611,9 @@ func (k *convK[T]) backwardChunk(ch int) {
 	}
 	hw := k.w.h * k.w.w
 	n0, n1 := k.chunkRange(ch)
-	col, gybuf := k.scratch(ch)
+	sc := k.acquire()
+	defer k.release(sc)
+	col, gybuf := sc.col, sc.ybuf
 	var pw, pb []T
 	if gw != nil || gb != nil {
 		pw, pb = k.wgrads[ch], k.bgrads[ch]
@@ -559,7 +637,7 @@ func (k *convK[T]) backwardChunk(ch int) {
 		if gw != nil {
 			pwc = pw
 		}
-		k.shiftBackward(x, gy, gx, pwc, n0, n1, ch)
+		k.shiftBackward(x, gy, gx, pwc, n0, n1, &sc.sb)
 		return
 	}
 	if k.nb > 1 {
@@ -601,7 +679,7 @@ func (k *convK[T]) backwardChunk(ch int) {
 			if gw != nil {
 				gwp = pw
 			}
-			k.depthwiseBackward(xn, wt, gyn, gxn, gwp, ch)
+			k.depthwiseBackward(xn, wt, gyn, gxn, gwp, &sc.dw)
 			continue
 		}
 		for g := 0; g < k.groups; g++ {
@@ -638,6 +716,15 @@ func (k *convK[T]) mm(transA, transB bool, m, n, kk int, alpha T, a []T, lda int
 		return
 	}
 	gemm.Gemm(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// backwardReads: the weight gradient reads the input, the input gradient
+// the weights; neither reads the output.
+func (k *convK[T]) backwardReads(gradIn []bool) (ins, outs []bool) {
+	ins = make([]bool, len(gradIn))
+	ins[0] = len(gradIn) > 1 && gradIn[1]
+	ins[1] = gradIn[0]
+	return ins, []bool{false}
 }
 
 func (k *convK[T]) setFixedInputs(fixed []bool) { k.fixedW = len(fixed) > 1 && fixed[1] }

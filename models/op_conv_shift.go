@@ -30,23 +30,13 @@ func (k *convK[T]) setupShift() {
 	sp.ldg = k.nb*sp.pg + (w.kh-1)*sp.wg + w.kw - 1
 }
 
-// shiftBufs are one chunk's scratch buffers.
+// shiftBufs are one slot's scratch buffers.
 type shiftBufs[T Float] struct {
 	xpad  []T // c × ldx
 	grid  []T // m × nb·p: outputs, or output cotangents for the weight gradient
 	gpad  []T // m × ldg: output cotangents padded for the input gradient
 	gxgrd []T // c × nb·pg
-}
-
-func (k *convK[T]) shiftScratch(ch int) *shiftBufs[T] {
-	if k.sbufs[ch] == nil {
-		sp := k.shift
-		k.sbufs[ch] = &shiftBufs[T]{
-			xpad: make([]T, k.c*sp.ldx),
-			grid: make([]T, k.m*k.nb*sp.p),
-		}
-	}
-	return k.sbufs[ch]
+	dtaps []T // weight gradient by tap
 }
 
 // packTaps lays W (m × c × kh × kw) out as kh·kw matrices, m × c each, and,
@@ -94,9 +84,8 @@ func (k *convK[T]) padInto(x, xpad []T, n0, n1 int) {
 	}
 }
 
-func (k *convK[T]) shiftForward(x, y, bias []T, n0, n1, ch int) {
+func (k *convK[T]) shiftForward(x, y, bias []T, n0, n1 int, buf *shiftBufs[T]) {
 	sp, w := k.shift, k.w
-	buf := k.shiftScratch(ch)
 	k.padInto(x, buf.xpad, n0, n1)
 	nb := n1 - n0
 	cols := nb * sp.p
@@ -129,9 +118,8 @@ func (k *convK[T]) shiftForward(x, y, bias []T, n0, n1, ch int) {
 	}
 }
 
-func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1, ch int) {
+func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1 int, buf *shiftBufs[T]) {
 	sp, w := k.shift, k.w
-	buf := k.shiftScratch(ch)
 	nb := n1 - n0
 	kk := w.kh * w.kw
 	mc := k.m * k.c
@@ -149,10 +137,7 @@ func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1, ch int) {
 				}
 			}
 		}
-		if k.dtaps[ch] == nil {
-			k.dtaps[ch] = make([]T, k.wsize)
-		}
-		dt := k.dtaps[ch]
+		dt := buf.dtaps
 		for t := 0; t < kk; t++ {
 			off := (t/w.kw)*sp.wp + t%w.kw
 			k.mm(false, true, k.m, k.c, cols, 1, buf.grid, cols, buf.xpad[off:], sp.ldx, 0, dt[t*mc:], k.c)
@@ -168,10 +153,6 @@ func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1, ch int) {
 	}
 	if gx == nil {
 		return
-	}
-	if buf.gpad == nil {
-		buf.gpad = make([]T, k.m*sp.ldg)
-		buf.gxgrd = make([]T, k.c*k.nb*sp.pg)
 	}
 	// The input gradient is a full correlation of the output cotangent with
 	// the flipped kernel. gx[y, x] = Σ_ij Wᵀ_ij gy[y+pt−i, x+pl−j], so with

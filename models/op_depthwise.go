@@ -42,22 +42,11 @@ func newDWPlan(w *window) *dwPlan {
 	return p
 }
 
-// dwBufs is one chunk's scratch: the phase planes of one channel and an
-// output (or cotangent) grid.
+// dwBufs is one slot's scratch: the phase planes of one channel, their
+// gradient, and an output (or cotangent) grid.
 type dwBufs[T Float] struct {
 	phases, gphases []T // sy·sx planes
 	grid            []T // oh·wq
-}
-
-func (k *convK[T]) dwScratch(ch int) *dwBufs[T] {
-	if k.dwbufs[ch] == nil {
-		p := k.dw
-		k.dwbufs[ch] = &dwBufs[T]{
-			phases: make([]T, p.sy*p.sx*p.plane),
-			grid:   make([]T, k.w.oh*p.wq),
-		}
-	}
-	return k.dwbufs[ch]
 }
 
 // split copies plane xc (h×w) into the zero-padded phase planes.
@@ -100,9 +89,8 @@ func (k *convK[T]) merge(gphases, gx []T) {
 	}
 }
 
-func (k *convK[T]) depthwiseForward(x, wt, y []T, ch int) {
+func (k *convK[T]) depthwiseForward(x, wt, y []T, buf *dwBufs[T]) {
 	w, p := k.w, k.dw
-	buf := k.dwScratch(ch)
 	hw, kk, n := w.h*w.w, w.kh*w.kw, w.oh*p.wq
 	grid := buf.grid
 	for c := 0; c < k.c; c++ {
@@ -119,12 +107,8 @@ func (k *convK[T]) depthwiseForward(x, wt, y []T, ch int) {
 	}
 }
 
-func (k *convK[T]) depthwiseBackward(x, wt, gy, gx, gw []T, ch int) {
+func (k *convK[T]) depthwiseBackward(x, wt, gy, gx, gw []T, buf *dwBufs[T]) {
 	w, p := k.w, k.dw
-	buf := k.dwScratch(ch)
-	if gx != nil && buf.gphases == nil {
-		buf.gphases = make([]T, len(buf.phases))
-	}
 	hw, kk, n := w.h*w.w, w.kh*w.kw, w.oh*p.wq
 	grid := buf.grid
 	clear(grid) // the waste columns stay zero

@@ -116,6 +116,20 @@ func (k *unaryK[T]) backward(in, out, gout, gin [][]T) {
 	k.split.run(len(in[0]), 4, k.bwdRange)
 }
 
+// backwardReads: each derivative is computed from the input, the output,
+// or (Elu) both.
+func (k *unaryK[T]) backwardReads([]bool) (ins, outs []bool) {
+	switch k.kind {
+	case uRelu, uSigmoid, uTanh, uExp, uSqrt, uRecip:
+		return []bool{false}, []bool{true}
+	case uNeg:
+		return []bool{false}, []bool{false}
+	case uElu:
+		return []bool{true}, []bool{true}
+	}
+	return []bool{true}, []bool{false}
+}
+
 func (k *unaryK[T]) forwardRange(lo, hi int) {
 	x, y := k.in[0][lo:hi], k.out[0][lo:hi]
 	if x32, ok := asFloat32(x); ok && k.kind == uRelu {
@@ -201,15 +215,17 @@ func (k *unaryK[T]) forwardRange(lo, hi int) {
 
 func (k *unaryK[T]) backwardRange(lo, hi int) {
 	x, y, gy, gx := k.in[0][lo:hi], k.out[0][lo:hi], k.gout[0][lo:hi], k.gin[0][lo:hi]
-	if x32, ok := asFloat32(x); ok && k.kind == uRelu {
+	// ReLU reads its output, positive exactly where the input is, so that
+	// the planner can free the input after the forward pass.
+	if y32, ok := asFloat32(y); ok && k.kind == uRelu {
 		gx32, _ := asFloat32(gx)
 		gy32, _ := asFloat32(gy)
-		vec.ReluGrad(gx32, gy32, x32)
+		vec.ReluGrad(gx32, gy32, y32[:len(x)])
 		return
 	}
 	switch k.kind {
 	case uRelu:
-		for i, v := range x {
+		for i, v := range y[:len(x)] {
 			if v > 0 {
 				gx[i] += gy[i]
 			}
@@ -370,6 +386,10 @@ func (k *clipK[T]) backward(in, out, gout, gin [][]T) {
 	}
 	k.in, k.gout, k.gin = in, gout, gin
 	k.split.run(len(in[0]), 2, k.bwdRange)
+}
+
+func (k *clipK[T]) backwardReads(gradIn []bool) (ins, outs []bool) {
+	return []bool{true, false, false}[:len(gradIn)], []bool{false}
 }
 
 func (k *clipK[T]) forwardRange(lo, hi int) {
