@@ -106,10 +106,19 @@ func openData(spec string, shape []int, limit int, shuffle bool, seed uint64) (*
 	return d, ref, nil
 }
 
+// writeJSON prints v as indented JSON. An object gets one more field,
+// peak_rss_bytes: the process's peak resident memory so far (omitted where
+// the system does not tell).
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if rss := peakRSS(); rss > 0 && len(b) > 2 && b[0] == '{' && b[len(b)-1] == '}' {
+		b = fmt.Appendf(b[:len(b)-2], ",\n  \"peak_rss_bytes\": %d\n}", rss)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
 
 func pct(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }

@@ -98,7 +98,7 @@ the embedded LeNet on the embedded MNIST test set.`,
 	f.IntVar(&limit, "limit", 0, "use at most N images (0: all)")
 	f.BoolVar(&shuffle, "shuffle", false, "take a seeded random sample instead of the first N images")
 	f.Uint64Var(&seed, "seed", 0, "seed for --shuffle")
-	f.IntVar(&batch, "batch", 256, "images per forward pass")
+	f.IntVar(&batch, "batch", 128, "images per forward pass")
 	f.BoolVar(&asJSON, "json", false, "print JSON (schema "+report.SchemaVersion+")")
 	f.StringVar(&saveLogits, "save-logits", "", "write the logits to this .npy file")
 	return cmd

@@ -31,6 +31,7 @@ type gradResult struct {
 func newGradCmd() *cobra.Command {
 	var modelSpec, input, labels, cotangent, out string
 	var asJSON bool
+	var batch int
 	cmd := &cobra.Command{
 		Use:   "grad",
 		Short: "Write the input gradient of a loss, or a vector–Jacobian product",
@@ -51,6 +52,9 @@ and writes it to --out as float32 .npy of the input's shape.`,
 			}
 			if input == "" || out == "" {
 				return fmt.Errorf("--input and --out are required")
+			}
+			if batch <= 0 {
+				return fmt.Errorf("--batch %d must be positive", batch)
 			}
 			m, mref, err := openModel(modelSpec)
 			if err != nil {
@@ -84,9 +88,19 @@ and writes it to --out as float32 .npy of the input's shape.`,
 				if len(y) != n || len(ya.Shape) != 1 {
 					return fmt.Errorf("%s has shape %v; %s holds %d images, so labels must have shape [%d]", labels, ya.Shape, input, n, n)
 				}
-				var z []float32
-				if g, z, err = m.CrossEntropyGrad(x, y); err != nil {
-					return err
+				// Chunks of --batch images: memory does not grow with N, and
+				// each image's gradient is the same whatever the chunking.
+				sz := len(x) / n
+				g = make([]float32, len(x))
+				z := make([]float32, n*k)
+				for i := 0; i < n; i += batch {
+					j := min(n, i+batch)
+					gc, zc, err := m.CrossEntropyGrad(x[i*sz:j*sz], y[i:j])
+					if err != nil {
+						return err
+					}
+					copy(g[i*sz:], gc)
+					copy(z[i*k:], zc)
 				}
 				loss := sumCrossEntropy(z, y, k)
 				res.Mode, res.Loss = "cross_entropy_sum", &loss
@@ -107,8 +121,15 @@ and writes it to --out as float32 .npy of the input's shape.`,
 						return fmt.Errorf("%s: value %d is %v", cotangent, i, e)
 					}
 				}
-				if g, err = m.VJP(x, v); err != nil {
-					return err
+				sz := len(x) / n
+				g = make([]float32, len(x))
+				for i := 0; i < n; i += batch {
+					j := min(n, i+batch)
+					gc, err := m.VJP(x[i*sz:j*sz], v[i*k:j*k])
+					if err != nil {
+						return err
+					}
+					copy(g[i*sz:], gc)
 				}
 				res.Mode = "vjp"
 			}
@@ -141,6 +162,7 @@ and writes it to --out as float32 .npy of the input's shape.`,
 	f.StringVar(&cotangent, "cotangent", "", "float32 .npy of shape N×classes: vector–Jacobian product")
 	f.StringVar(&out, "out", "", "output .npy (required)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.IntVar(&batch, "batch", 128, "images per forward and backward pass")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
 }

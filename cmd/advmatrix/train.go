@@ -244,6 +244,11 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		res.ValAccuracy = &v
 	}
 	res.ImagesPerSecond = float64(t.Fit.TrainN*len(t.Fit.Epochs)) / max(t.Seconds, 1e-9)
+	stepSeconds := 0.0
+	for _, e := range t.Fit.Epochs {
+		stepSeconds += e.Seconds // training steps only; validation is timed apart
+	}
+	res.TrainImagesPerSecond = float64(t.Fit.TrainN*len(t.Fit.Epochs)) / max(stepSeconds, 1e-9)
 	if test != nil {
 		acc, err := zoobuild.Evaluate(t.Model, test, f.testLimit)
 		if err != nil {
