@@ -288,8 +288,14 @@ func (p *problem[T]) macro(w *workspace[T], ic, mc, jc, nc, pc, kc int, beta T, 
 			prefetchRows(unsafe.Add(next.base, r0*next.stride), next.stride, next.rowBytes, r1-r0)
 		}
 		nrr := min(nr, nc-jr)
+		// For a ragged column panel use the narrowest kernel that
+		// covers it; packB packed that panel at this width.
+		colFn, width := fn, nr
+		if nrr < nr {
+			colFn, width = kn.raggedWidth(nrr)
+		}
 		var bptr *T
-		ldb := nr
+		ldb := width
 		switch {
 		case !p.directB:
 			bptr = &w.bp[jr*kc]
@@ -298,14 +304,6 @@ func (p *problem[T]) macro(w *workspace[T], ic, mc, jc, nc, pc, kc int, beta T, 
 			ldb = p.ldb
 		default:
 			bptr = &w.bp[0] // packB packed only the ragged panel
-		}
-		// For a ragged column panel use the narrowest kernel that
-		// covers it.
-		colFn, width := fn, nr
-		if nrr < nr && kn.colUnit > 0 {
-			if v := (nrr + kn.colUnit - 1) / kn.colUnit; v < len(kn.cols) && kn.cols[v] != nil {
-				colFn, width = kn.cols[v], v*kn.colUnit
-			}
 		}
 		for ir := 0; ir < mc; ir += mr {
 			mrr := min(mr, mc-ir)

@@ -43,8 +43,11 @@ func (p *problem[T]) packA(ap []T, i0, mc, p0, kc int) {
 
 // packB copies rows [p0,p0+kc) and columns [j0,j0+nc) of op(B) into bp as
 // consecutive nr-column micro-panels stored row by row (element (p,j) of
-// a panel at p*nr+j), the last one padded with zeros. When B is read in
-// place (directB) only that ragged last panel is packed, at bp[0].
+// a panel at p*nr+j). A ragged last panel is as wide as the narrowest
+// kernel variant that covers it (raggedWidth), padded with zeros, so a
+// product with few columns neither clears nor computes a full panel's
+// padding. When B is read in place (directB) only that ragged last panel
+// is packed, at bp[0].
 func (p *problem[T]) packB(bp []T, p0, kc, j0, nc int) {
 	nr := p.kern.nr
 	b, ldb := p.b, p.ldb
@@ -57,10 +60,14 @@ func (p *problem[T]) packB(bp []T, p0, kc, j0, nc int) {
 		// B is stored n×k: its rows become the panels' columns.
 		for q := start; q*nr < nc; q++ {
 			cols := min(nr, nc-q*nr)
-			panel := bp[(q-start)*nr*kc:]
-			interleave(panel, nr, b[(j0+q*nr)*ldb+p0:], ldb, cols, kc)
+			w := nr
 			if cols < nr {
-				clearPadding(panel, nr, cols, kc)
+				_, w = p.kern.raggedWidth(cols)
+			}
+			panel := bp[(q-start)*nr*kc:]
+			interleave(panel, w, b[(j0+q*nr)*ldb+p0:], ldb, cols, kc)
+			if cols < w {
+				clearPadding(panel, w, cols, kc)
 			}
 		}
 		return
@@ -73,10 +80,11 @@ func (p *problem[T]) packB(bp []T, p0, kc, j0, nc int) {
 		copyRows(bp[(q-start)*nr*kc:], nr, b[p0*ldb+j0+q*nr:], ldb, nr, kc)
 	}
 	if rest := nc - full*nr; rest > 0 {
+		_, w := p.kern.raggedWidth(rest)
 		panel := bp[(full-start)*nr*kc:]
 		src := b[p0*ldb+j0+full*nr:]
 		for l := 0; l < kc; l++ {
-			d := panel[l*nr : l*nr+nr]
+			d := panel[l*w : l*w+w]
 			copy(d, src[l*ldb:l*ldb+rest])
 			clear(d[rest:])
 		}
