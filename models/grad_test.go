@@ -86,6 +86,18 @@ func TestOpGradients(t *testing.T) {
 			return newTestGraph(13).input("x", -1, 5, 6, 6).randInit(r, "w", 5, 1, 3, 3).
 				node("Conv", []string{"x", "w"}, []string{"y"}, aInt("group", 5), aInts("pads", 1, 1, 1, 1), aInts("strides", 2, 2)).output("y")
 		}, [][]int{{19, 5, 6, 6}}},
+		{"Conv small map same width (shifted im2col)", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 3, 4, 4).randInit(r, "w", 5, 3, 3, 3).randInit(r, "b", 5).
+				node("Conv", []string{"x", "w", "b"}, []string{"y"}, aInts("pads", 1, 1, 1, 1)).output("y")
+		}, [][]int{{3, 3, 4, 4}}},
+		{"Conv same width dilation asymmetric pads (shifted im2col)", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 2, 5, 3).randInit(r, "w", 3, 2, 2, 3).
+				node("Conv", []string{"x", "w"}, []string{"y"}, aInts("pads", 0, 1, 2, 3), aInts("dilations", 2, 2)).output("y")
+		}, [][]int{{2, 2, 5, 3}}},
+		{"Conv same width kernel wider than the image", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 1, 3, 2).randInit(r, "w", 2, 1, 3, 5).
+				node("Conv", []string{"x", "w"}, []string{"y"}, aInts("pads", 1, 2, 1, 2)).output("y")
+		}, [][]int{{1, 1, 3, 2}}},
 		{"Conv auto_pad SAME_UPPER", func() *testGraph {
 			return newTestGraph(13).input("x", -1, 2, 5, 5).randInit(r, "w", 2, 2, 2, 2).
 				node("Conv", []string{"x", "w"}, []string{"y"}, aString("auto_pad", "SAME_UPPER")).output("y")

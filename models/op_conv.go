@@ -166,42 +166,37 @@ func im2col[T Float](w *window, x []T, cn int, col []T, ld int) {
 		for i := 0; i < w.kh; i++ {
 			for j := 0; j < w.kw; j++ {
 				row := col[((c*w.kh+i)*w.kw+j)*ld:][:ohw]
+				if w.sameWidth() {
+					shiftedCopy(w, row, xc, i, j)
+					continue
+				}
+				ix := j*w.dw - w.pl
+				lo, hi := w.validCols(ix)
 				for oy := 0; oy < w.oh; oy++ {
 					iy := oy*w.sh - w.pt + i*w.dh
 					dst := row[oy*w.ow : (oy+1)*w.ow]
-					if iy < 0 || iy >= w.h {
+					if iy < 0 || iy >= w.h || hi <= lo {
 						clear(dst)
 						continue
 					}
 					src := xc[iy*w.w : (iy+1)*w.w]
-					ix := j*w.dw - w.pl
+					clear(dst[:lo])
 					if w.sw == 1 {
-						// Contiguous run: zero the left and right margins, copy the middle.
-						lo := max(0, -ix)
-						hi := min(w.ow, w.w-ix)
-						if hi <= lo {
-							clear(dst)
-							continue
-						}
-						clear(dst[:lo])
 						copy(dst[lo:hi], src[ix+lo:ix+hi])
-						clear(dst[hi:])
-						continue
-					}
-					for ox := range dst {
-						if xx := ox*w.sw + ix; xx >= 0 && xx < w.w {
-							dst[ox] = src[xx]
-						} else {
-							dst[ox] = 0
+					} else {
+						for ox := lo; ox < hi; ox++ {
+							dst[ox] = src[ox*w.sw+ix]
 						}
 					}
+					clear(dst[hi:])
 				}
 			}
 		}
 	}
 }
 
-// col2im is the adjoint of im2col: it adds col back into the image.
+// col2im is the adjoint of im2col: it adds col back into the image. It may
+// overwrite col.
 func col2im[T Float](w *window, col []T, cn int, x []T, ld int) {
 	ohw := w.oh * w.ow
 	for c := 0; c < cn; c++ {
@@ -209,6 +204,15 @@ func col2im[T Float](w *window, col []T, cn int, x []T, ld int) {
 		for i := 0; i < w.kh; i++ {
 			for j := 0; j < w.kw; j++ {
 				row := col[((c*w.kh+i)*w.kw+j)*ld:][:ohw]
+				if w.sameWidth() {
+					shiftedAdd(w, xc, row, i, j)
+					continue
+				}
+				ix := j*w.dw - w.pl
+				lo, hi := w.validCols(ix)
+				if hi <= lo {
+					continue
+				}
 				for oy := 0; oy < w.oh; oy++ {
 					iy := oy*w.sh - w.pt + i*w.dh
 					if iy < 0 || iy >= w.h {
@@ -216,26 +220,97 @@ func col2im[T Float](w *window, col []T, cn int, x []T, ld int) {
 					}
 					src := row[oy*w.ow : (oy+1)*w.ow]
 					dst := xc[iy*w.w : (iy+1)*w.w]
-					ix := j*w.dw - w.pl
 					if w.sw == 1 {
-						lo := max(0, -ix)
-						hi := min(w.ow, w.w-ix)
-						if hi > lo {
-							d := dst[ix+lo : ix+hi]
-							for t, v := range src[lo:hi] {
-								d[t] += v
-							}
+						d := dst[ix+lo : ix+hi]
+						for t, v := range src[lo:hi] {
+							d[t] += v
 						}
 						continue
 					}
-					for ox, v := range src {
-						if xx := ox*w.sw + ix; xx >= 0 && xx < w.w {
-							dst[xx] += v
-						}
+					for ox := lo; ox < hi; ox++ {
+						dst[ox*w.sw+ix] += src[ox]
 					}
 				}
 			}
 		}
+	}
+}
+
+// validCols is the range of output columns whose tap, at input column
+// ox·sw + ix, falls inside the image.
+func (w *window) validCols(ix int) (lo, hi int) {
+	lo = max(0, (-ix+w.sw-1)/w.sw)
+	hi = min(w.ow, (w.w-ix+w.sw-1)/w.sw)
+	return lo, hi
+}
+
+// sameWidth reports a stride-1 window whose output rows are as wide as
+// the input's, as with "same" padding: a tap's im2col row is then the
+// image plane shifted by a constant, so it moves as one block instead of
+// oh short rows.
+func (w *window) sameWidth() bool { return w.sw == 1 && w.sh == 1 && w.ow == w.w }
+
+// shiftedCopy writes tap (i, j)'s im2col row of plane xc for a sameWidth
+// window: the plane shifted by (i·dh − pt)·w + j·dw − pl, with the rows
+// and columns that fall outside the image zeroed.
+func shiftedCopy[T Float](w *window, row, xc []T, i, j int) {
+	d0, d1, s0, s1, ok := w.shiftedSpan(i, j)
+	if !ok {
+		clear(row)
+		return
+	}
+	clear(row[:d0])
+	copy(row[d0:d1], xc[s0:s1])
+	clear(row[d1:])
+	clearWrapped(w, row, i, j)
+}
+
+// shiftedAdd is shiftedCopy's adjoint: it adds the in-image part of tap
+// (i, j)'s row into plane xc, zeroing the rest of row first.
+func shiftedAdd[T Float](w *window, xc, row []T, i, j int) {
+	d0, d1, s0, s1, ok := w.shiftedSpan(i, j)
+	if !ok {
+		return
+	}
+	clearWrapped(w, row, i, j)
+	axpy(1, row[d0:d1], xc[s0:s1]) // 1·x + y rounds as x + y
+}
+
+// shiftedSpan is the block of a sameWidth tap's row, [d0, d1), that maps
+// onto plane elements [s0, s1): the output rows whose input row is inside
+// the image, less the elements that would fall before or after the plane
+// (which are wrapped columns, zero).
+func (w *window) shiftedSpan(i, j int) (d0, d1, s0, s1 int, ok bool) {
+	dy, dx := i*w.dh-w.pt, j*w.dw-w.pl
+	oy0, oy1 := max(0, -dy), min(w.oh, w.h-dy)
+	if oy1 <= oy0 || dx <= -w.w || dx >= w.w {
+		return 0, 0, 0, 0, false
+	}
+	d0, d1 = oy0*w.ow, oy1*w.ow
+	off := dy*w.w + dx
+	s0, s1 = d0+off, d1+off
+	if s0 < 0 {
+		d0, s0 = d0-s0, 0
+	}
+	if n := w.h * w.w; s1 > n {
+		d1, s1 = d1-(s1-n), n
+	}
+	return d0, d1, s0, s1, true
+}
+
+// clearWrapped zeros, in the rows of a sameWidth tap's row that lie inside
+// the image, the columns whose input column does not: in the shifted
+// block they hold the neighbouring row's pixels.
+func clearWrapped[T Float](w *window, row []T, i, j int) {
+	dy, dx := i*w.dh-w.pt, j*w.dw-w.pl
+	lo, hi := max(0, -dx), min(w.ow, w.w-dx)
+	if lo == 0 && hi == w.ow {
+		return
+	}
+	for oy := max(0, -dy); oy < min(w.oh, w.h-dy); oy++ {
+		r := row[oy*w.ow : (oy+1)*w.ow]
+		clear(r[:lo])
+		clear(r[hi:])
 	}
 }
 
