@@ -3,17 +3,14 @@ package datasets
 import (
 	"fmt"
 	"math"
+
+	"github.com/advmatrix/advmatrix/provenance"
 )
 
-// Source records one input of a Dataset for provenance.
-type Source struct {
-	// Path is the file read, or "embedded:NAME" for data built into the
-	// binary.
-	Path string
-	// SHA256 is the hex-encoded SHA-256 of the bytes read (for compressed
-	// files, of the compressed bytes).
-	SHA256 string
-}
+// Source records one input of a Dataset for provenance: the file read, or
+// "embedded:NAME" for data built into the binary, and the SHA-256 of the
+// bytes read (for compressed files, of the compressed bytes).
+type Source = provenance.File
 
 // Dataset is a set of images of one shape with optional integer labels.
 //

@@ -14,7 +14,9 @@
 //   - CIFAR-10 binary batches ([CIFAR10]);
 //   - NumPy .npy and .npz arrays ([NumPy], [NPZ]);
 //   - folders of PNG and JPEG images, one sub-folder per class ([Folder]);
-//   - anything another package adds with [Register], such as syndigits.
+//   - SynDigits, digits 0–9 rendered from the Go fonts, a second source for
+//     the digits task ([SynDigits]);
+//   - anything another package adds with [Register].
 //
 // [Open] turns a data spec such as "mnist:test" or "npy:x.npy,y.npy" into a
 // Dataset. [Dataset.Sample] and [Dataset.Balance] draw subsets from a

@@ -116,7 +116,7 @@ func ParseSpec(spec string) (scheme, arg string, err error) {
 //
 //	mnist[:train|test]               embedded MNIST (default test)
 //	fashion-mnist[:train|test][@DIR] Fashion-MNIST idx files (default test, FashionMNISTDir)
-//	syndigits[:SPLIT]                font-rendered digits, when a package registers it
+//	syndigits[:SPLIT[:N[:SEED]]]     font-rendered digits (SynDigits)
 //	cifar10:FILE.bin[,FILE.bin…]     CIFAR-10 binary batches
 //	npy:X.npy[,Y.npy]                NumPy images and optional labels
 //	npy:FILE.npz                     NumPy archive holding x and optional y

@@ -332,33 +332,61 @@ func (m *Model) CrossEntropyGrad(x []float32, y []int) (dx, logits []float32, er
 	return dx, logits, nil
 }
 
-// SoftmaxCrossEntropyGrad writes softmax(z) − onehot(y) per row into dz:
-// the gradient of the sum-reduced cross-entropy with respect to the logits.
-func SoftmaxCrossEntropyGrad(dz, z []float32, y []int, classes int) error {
-	if classes < 1 || len(z) < len(y)*classes || len(dz) < len(y)*classes {
-		return fmt.Errorf("%d labels of %d classes need %d logits; have %d logits and %d cotangents", len(y), classes, len(y)*classes, len(z), len(dz))
+// SoftmaxCrossEntropy is the one softmax cross-entropy of advmatrix: for
+// each row i of the logits z (len(y) rows of classes values) and label
+// y[i], it writes scale·(softmax(z_i) − onehot(y_i)) — the gradient of
+// scale·CE with respect to the logits — into dz when dz is not nil, and
+// CE(z_i, y_i) into ce[i] when ce is not nil. Exponentials, sums and the
+// subtraction are in float64, rounded to float32 once at the end, so the
+// gradient is within one float32 rounding of the exact value. scale is 1
+// for the sum-reduced loss, 1/n for PyTorch's default mean, negative for a
+// loss that is descended (targeted attacks).
+func SoftmaxCrossEntropy(dz, z []float32, y []int, classes int, scale float64, ce []float64) error {
+	n := len(y)
+	if classes < 1 || len(z) < n*classes || (dz != nil && len(dz) < n*classes) || (ce != nil && len(ce) < n) {
+		if classes < 1 {
+			return fmt.Errorf("%d classes: a softmax needs at least 1", classes)
+		}
+		return fmt.Errorf("%d labels of %d classes need %d logits; have %d logits, %d cotangents and %d losses", n, classes, n*classes, len(z), len(dz), len(ce))
 	}
 	for i, label := range y {
 		if label < 0 || label >= classes {
 			return fmt.Errorf("label %d of image %d is outside [0, %d)", label, i, classes)
 		}
-		row, drow := z[i*classes:(i+1)*classes], dz[i*classes:(i+1)*classes]
+		row := z[i*classes : (i+1)*classes]
 		mx := row[0]
 		for _, v := range row {
 			mx = max(mx, v)
 		}
-		var s float32
-		for j, v := range row {
-			e := float32(math.Exp(float64(v - mx)))
-			drow[j] = e
-			s += e
+		var s float64
+		for _, v := range row {
+			s += math.Exp(float64(v - mx))
 		}
-		for j := range drow {
-			drow[j] /= s
+		if dz != nil {
+			drow := dz[i*classes : (i+1)*classes]
+			for j, v := range row {
+				p := math.Exp(float64(v-mx)) / s
+				if j == label {
+					p--
+				}
+				drow[j] = float32(p * scale)
+			}
 		}
-		drow[label] -= 1
+		if ce != nil {
+			ce[i] = float64(mx) + math.Log(s) - float64(row[label])
+		}
 	}
 	return nil
+}
+
+// SoftmaxCrossEntropyGrad writes softmax(z) − onehot(y) per row into dz:
+// the gradient of the sum-reduced cross-entropy with respect to the logits
+// (SoftmaxCrossEntropy with scale 1).
+func SoftmaxCrossEntropyGrad(dz, z []float32, y []int, classes int) error {
+	if dz == nil {
+		dz = []float32{} // a missing buffer is too short, not "no gradient wanted"
+	}
+	return SoftmaxCrossEntropy(dz, z, y, classes, 1, nil)
 }
 
 // TensorNames lists the named tensors computed at run time, in graph order,
@@ -493,17 +521,17 @@ func (m *Model) SetParam(name string, values []float32) error {
 	return nil
 }
 
-// ParamGrads evaluates the model at x, asks seed for the cotangent on the
+// ParamGrads evaluates the model at x, asks cotangent for ∂L/∂z on the
 // logits, and returns the gradient with respect to every parameter, in
 // Params order.
-func (m *Model) ParamGrads(x []float32, seed func(z, dz []float32)) ([][]float32, error) {
-	return m.paramGrads(x, modeParamGrad, 0, seed)
+func (m *Model) ParamGrads(x []float32, cotangent func(z, dz []float32)) ([][]float32, error) {
+	return m.paramGrads(x, modeParamGrad, 0, cotangent)
 }
 
 // paramGrads runs a program of the given mode forward and back and returns
 // the parameters' gradients (zero for buffers in training mode, whose new
 // running statistics it stores instead).
-func (m *Model) paramGrads(x []float32, mode progMode, rngSeed uint64, seed func(z, dz []float32)) ([][]float32, error) {
+func (m *Model) paramGrads(x []float32, mode progMode, rngSeed uint64, cotangent func(z, dz []float32)) ([][]float32, error) {
 	n, err := m.batchOf(x)
 	if err != nil {
 		return nil, err
@@ -521,7 +549,7 @@ func (m *Model) paramGrads(x []float32, mode progMode, rngSeed uint64, seed func
 	if p.grad[out] == nil {
 		return nil, errors.New("the logits do not depend on any parameter")
 	}
-	seed(p.data[out], p.grad[out])
+	cotangent(p.data[out], p.grad[out])
 	p.backward(p.seedStep(out))
 	res := make([][]float32, len(m.g.params))
 	for i, par := range m.g.params {
@@ -666,11 +694,11 @@ func (m *Model) SetParams(values [][]float32) error {
 
 // TrainGrads runs one training step's passes: BatchNorm normalises by the
 // batch's statistics and the model's running statistics are updated;
-// Dropout is active, drawing from rngSeed. seed supplies the loss
-// cotangent on the logits. The gradient of every parameter is returned in
-// Params order (all zero for buffers).
-func (m *Model) TrainGrads(x []float32, rngSeed uint64, seed func(z, dz []float32)) ([][]float32, error) {
-	return m.paramGrads(x, modeTrain, rngSeed, seed)
+// Dropout is active, drawing from rngSeed. cotangent is called with the
+// logits z and fills dz with ∂L/∂z. The gradient of every parameter is
+// returned in Params order (all zero for buffers).
+func (m *Model) TrainGrads(x []float32, rngSeed uint64, cotangent func(z, dz []float32)) ([][]float32, error) {
+	return m.paramGrads(x, modeTrain, rngSeed, cotangent)
 }
 
 // storeRunningStats copies a training program's new BatchNorm running

@@ -15,6 +15,7 @@ import (
 	"github.com/advmatrix/advmatrix/attacks"
 	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/provenance"
 )
 
 // ManifestName is the manifest's file name inside a set's folder.
@@ -113,15 +114,9 @@ type Manifest struct {
 
 // DataInfo records the training data of a set.
 type DataInfo struct {
-	Name    string   `json:"name"`
-	Images  int      `json:"images"`
-	Sources []Source `json:"sources,omitempty"`
-}
-
-// Source is one data file and its hash.
-type Source struct {
-	Path   string `json:"path"`
-	SHA256 string `json:"sha256"`
+	Name    string            `json:"name"`
+	Images  int               `json:"images"`
+	Sources []provenance.File `json:"sources,omitempty"`
 }
 
 // Sample is one member of a set.

@@ -7,8 +7,10 @@ import (
 	"github.com/advmatrix/advmatrix/datasets/npy"
 	"github.com/advmatrix/advmatrix/internal/progress"
 	"github.com/advmatrix/advmatrix/internal/version"
-	"github.com/advmatrix/advmatrix/models/zoo"
+	"github.com/advmatrix/advmatrix/metrics"
 	"github.com/advmatrix/advmatrix/report"
+	"github.com/advmatrix/advmatrix/scenarios"
+	"github.com/advmatrix/advmatrix/zoo"
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
@@ -36,14 +38,15 @@ the embedded LeNet on the embedded MNIST test set.`,
 			if batch <= 0 {
 				return fmt.Errorf("--batch %d must be positive", batch)
 			}
-			m, mref, err := openModel(modelSpec)
+			m, mref, err := scenarios.LoadModel(modelSpec)
 			if err != nil {
 				return err
 			}
-			d, dref, err := openData(dataSpec, m.InputShape(), limit, shuffle, seed)
+			data, err := scenarios.OpenData(dataSpec, m.InputShape(), limit, shuffle, seed)
 			if err != nil {
 				return err
 			}
+			d, dref := data.Dataset, data.Ref
 			if d.Labels == nil {
 				return fmt.Errorf("data %s has no labels; eval needs them", dataSpec)
 			}
@@ -77,7 +80,7 @@ the embedded LeNet on the embedded MNIST test set.`,
 				bar.Add(j - i)
 			}
 			bar.Done()
-			res.Score(report.Argmax(logits, k), d.Labels, k, d.ClassNames)
+			res.Classification = metrics.Classify(metrics.Argmax(logits, k), d.Labels, k, d.ClassNames)
 			res.ComputeSeconds = compute.Seconds()
 			res.ImagesPerSecond = float64(n) / max(compute.Seconds(), 1e-9)
 			if saveLogits != "" {

@@ -8,7 +8,9 @@ import (
 	"github.com/advmatrix/advmatrix/datasets/npy"
 	"github.com/advmatrix/advmatrix/internal/version"
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
+	"github.com/advmatrix/advmatrix/scenarios"
 	"github.com/spf13/cobra"
 )
 
@@ -17,7 +19,7 @@ type gradResult struct {
 	Schema         string          `json:"schema"`
 	ToolVersion    string          `json:"tool_version"`
 	Model          report.ModelRef `json:"model"`
-	Input          report.File     `json:"input"`
+	Input          provenance.File `json:"input"`
 	Shape          []int           `json:"shape"`
 	Mode           string          `json:"mode"` // "cross_entropy_sum" or "vjp"
 	Loss           *float64        `json:"loss,omitempty"`
@@ -56,7 +58,7 @@ and writes it to --out as float32 .npy of the input's shape.`,
 			if batch <= 0 {
 				return fmt.Errorf("--batch %d must be positive", batch)
 			}
-			m, mref, err := openModel(modelSpec)
+			m, mref, err := scenarios.LoadModel(modelSpec)
 			if err != nil {
 				return err
 			}
@@ -102,7 +104,10 @@ and writes it to --out as float32 .npy of the input's shape.`,
 					copy(g[i*sz:], gc)
 					copy(z[i*k:], zc)
 				}
-				loss := sumCrossEntropy(z, y, k)
+				loss, err := sumCrossEntropy(z, y, k)
+				if err != nil {
+					return err
+				}
 				res.Mode, res.Loss = "cross_entropy_sum", &loss
 			} else {
 				va, err := npy.ReadFile(cotangent)
@@ -167,7 +172,7 @@ and writes it to --out as float32 .npy of the input's shape.`,
 	return cmd
 }
 
-func readModelFile(path string) ([]byte, report.File, error) { return readModel(path) }
+func readModelFile(path string) ([]byte, provenance.File, error) { return scenarios.ReadModel(path) }
 
 // imagesFrom checks that an array holds float images the model takes.
 func imagesFrom(a *npy.Array, m *models.Model, name string) ([]float32, []int, error) {
@@ -195,19 +200,14 @@ func imagesFrom(a *npy.Array, m *models.Model, name string) ([]float32, []int, e
 	return x, append([]int(nil), a.Shape...), nil
 }
 
-func sumCrossEntropy(z []float32, y []int, k int) float64 {
-	s := 0.0
-	for i, label := range y {
-		row := z[i*k : (i+1)*k]
-		mx := float64(row[0])
-		for _, v := range row {
-			mx = max(mx, float64(v))
-		}
-		se := 0.0
-		for _, v := range row {
-			se += math.Exp(float64(v) - mx)
-		}
-		s += mx + math.Log(se) - float64(row[label])
+func sumCrossEntropy(z []float32, y []int, k int) (float64, error) {
+	ce := make([]float64, len(y))
+	if err := models.SoftmaxCrossEntropy(nil, z, y, k, 1, ce); err != nil {
+		return 0, err
 	}
-	return s
+	s := 0.0
+	for _, v := range ce {
+		s += v
+	}
+	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/scenarios"
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
@@ -23,7 +24,7 @@ saying why.`,
   advmatrix inspect --json zoo:lenet-mnist`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, _, err := readModel(args[0])
+			b, _, err := scenarios.ReadModel(args[0])
 			if err != nil {
 				return err
 			}

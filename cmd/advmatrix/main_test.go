@@ -13,9 +13,11 @@ import (
 	"github.com/advmatrix/advmatrix/datasets/npy"
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
 	"github.com/advmatrix/advmatrix/models"
-	"github.com/advmatrix/advmatrix/models/zoo"
-	zoobuild "github.com/advmatrix/advmatrix/models/zoo/build"
+	"github.com/advmatrix/advmatrix/models/arch"
+	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
+	"github.com/advmatrix/advmatrix/zoo"
+	zoobuild "github.com/advmatrix/advmatrix/zoo/build"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -450,7 +452,7 @@ func attackFixtures(t *testing.T, f *fixtures) {
 		for i := range w {
 			w[i] = float32(i%13)/13 - 0.5
 		}
-		m, err := models.SoftmaxRegression(c.shape, c.classes, w, make([]float32, c.classes))
+		m, err := arch.SoftmaxRegression(c.shape, c.classes, w, make([]float32, c.classes))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -864,7 +866,7 @@ func TestTrainJSON(t *testing.T) {
 		t.Errorf("model: %d classes, %d parameters; report %+v", m.NumClasses(), m.NumParams(), res.Model)
 	}
 	b1, _ := os.ReadFile(out)
-	if f, _ := hashFile(out); f.SHA256 != res.Model.SHA256 {
+	if f, _ := provenance.HashFile(out); f.SHA256 != res.Model.SHA256 {
 		t.Errorf("sha256 %s, report says %s", f.SHA256, res.Model.SHA256)
 	}
 	// Reproducible; and the table summary.

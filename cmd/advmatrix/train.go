@@ -11,10 +11,11 @@ import (
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/internal/progress"
 	"github.com/advmatrix/advmatrix/internal/version"
-	"github.com/advmatrix/advmatrix/models"
-	zoobuild "github.com/advmatrix/advmatrix/models/zoo/build"
+	"github.com/advmatrix/advmatrix/models/arch"
+	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/train"
+	zoobuild "github.com/advmatrix/advmatrix/zoo/build"
 	"github.com/spf13/cobra"
 )
 
@@ -35,8 +36,8 @@ func newTrainCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Train a reference architecture on a data set and write it as ONNX",
-		Long: `train builds a freshly initialised reference architecture (` + strings.Join(models.Architectures(), ", ") + `;
-see models.Build) for the data's image shape and number of classes, trains it,
+		Long: `train builds a freshly initialised reference architecture (` + strings.Join(arch.Architectures(), ", ") + `;
+see arch.Build) for the data's image shape and number of classes, trains it,
 evaluates it on test data and writes it as ONNX (atomically).
 
 Defaults per architecture, unless --optimizer/--lr say otherwise:
@@ -75,7 +76,7 @@ derives from --seed: the same flags give a byte-identical ONNX file.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, &f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.arch, "arch", "", "architecture: "+strings.Join(models.Architectures(), ", ")+" (required)")
+	fl.StringVar(&f.arch, "arch", "", "architecture: "+strings.Join(arch.Architectures(), ", ")+" (required)")
 	fl.StringVar(&f.data, "data", "mnist:train", "training data spec (see advmatrix --help)")
 	fl.StringVar(&f.balance, "balance", "", "class balance: a level P/Q such as 20/80, or one weight per class (see above)")
 	fl.IntVar(&f.limit, "limit", 0, "train on a seeded sample of N images of --data (0: all)")
@@ -101,7 +102,7 @@ derives from --seed: the same flags give a byte-identical ONNX file.`,
 func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	start := time.Now()
 	if f.arch == "" {
-		return fmt.Errorf("--arch is required (one of %s)", strings.Join(models.Architectures(), ", "))
+		return fmt.Errorf("--arch is required (one of %s)", strings.Join(arch.Architectures(), ", "))
 	}
 	if f.out == "" {
 		return fmt.Errorf("--out (-o) is required: where to write the model")
@@ -161,7 +162,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		dref.Sample = "seeded"
 	}
 	for _, s := range d.Sources {
-		dref.Sources = append(dref.Sources, report.File{Path: s.Path, SHA256: s.SHA256})
+		dref.Sources = append(dref.Sources, provenance.File{Path: s.Path, SHA256: s.SHA256})
 	}
 	sampled := d.Len()
 	if f.limit > 0 {
@@ -202,7 +203,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		}
 		tref = &report.DataRef{Spec: testSpec, N: n, Shape: test.Shape, Limit: f.testLimit, Sample: "first"}
 		for _, s := range test.Sources {
-			tref.Sources = append(tref.Sources, report.File{Path: s.Path, SHA256: s.SHA256})
+			tref.Sources = append(tref.Sources, provenance.File{Path: s.Path, SHA256: s.SHA256})
 		}
 	}
 
@@ -257,7 +258,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		res.Test = &acc
 	}
 	h256 := sha256.Sum256(t.ONNX)
-	res.Model = report.ModelRef{File: report.File{Path: f.out, SHA256: hex.EncodeToString(h256[:])}, Opset: t.Model.Opset(),
+	res.Model = report.ModelRef{File: provenance.File{Path: f.out, SHA256: hex.EncodeToString(h256[:])}, Opset: t.Model.Opset(),
 		Parameters: t.Model.NumParams(), InputShape: t.Model.InputShape(), Classes: t.Model.NumClasses()}
 	if err := writeFilesAtomic([]pendingFile{{path: f.out, data: t.ONNX}}); err != nil {
 		return err

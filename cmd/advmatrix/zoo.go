@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/advmatrix/advmatrix/internal/progress"
-	"github.com/advmatrix/advmatrix/models/zoo"
-	zoobuild "github.com/advmatrix/advmatrix/models/zoo/build"
+	"github.com/advmatrix/advmatrix/zoo"
+	zoobuild "github.com/advmatrix/advmatrix/zoo/build"
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"

@@ -1,10 +1,13 @@
-package models
+package arch
 
 import (
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/onnxgraph"
 )
 
 // archBuilders are the reference architectures, in the order Architectures
@@ -62,7 +65,7 @@ func Architectures() []string {
 //     (depthwise 3×3, BN, Clip(0,6), pointwise 1×1, BN, Clip(0,6)) with
 //     32/64/128 channels and strides 2/2/1, GlobalAveragePool, Flatten,
 //     Gemm classes.
-func Build(arch string, inShape []int, classes int, seed uint64) (*Model, error) {
+func Build(arch string, inShape []int, classes int, seed uint64) (*models.Model, error) {
 	b, err := buildArch(arch, inShape, classes, seed)
 	if err != nil {
 		return nil, err
@@ -74,7 +77,7 @@ func Build(arch string, inShape []int, classes int, seed uint64) (*Model, error)
 	return m, nil
 }
 
-func buildArch(arch string, inShape []int, classes int, seed uint64) (*GraphBuilder, error) {
+func buildArch(arch string, inShape []int, classes int, seed uint64) (*onnxgraph.Builder, error) {
 	var build func(*net, int)
 	for _, a := range archBuilders {
 		if a.name == arch {
@@ -100,21 +103,21 @@ func buildArch(arch string, inShape []int, classes int, seed uint64) (*GraphBuil
 	if classes < 2 {
 		return nil, fmt.Errorf("%s: %d classes; a classifier needs at least 2", arch, classes)
 	}
-	n := &net{gb: NewGraphBuilder(arch), r: rand.New(rand.NewPCG(seed, 0x61726368)), arch: arch, in: inShape,
+	n := &net{gb: onnxgraph.New(arch), r: rand.New(rand.NewPCG(seed, 0x61726368)), arch: arch, in: inShape,
 		x: "x", shape: append([]int(nil), inShape...)}
-	n.gb.Input("x", Batch, inShape[0], inShape[1], inShape[2])
+	n.gb.Input("x", onnxgraph.Batch, inShape[0], inShape[1], inShape[2])
 	build(n, classes)
 	if n.err != nil {
 		return nil, n.err
 	}
-	n.gb.Output(n.x, Batch, classes)
+	n.gb.Output(n.x, onnxgraph.Batch, classes)
 	return n.gb, nil
 }
 
 // net tracks the current tensor of a sequential graph under construction
 // and its shape for one image.
 type net struct {
-	gb    *GraphBuilder
+	gb    *onnxgraph.Builder
 	r     *rand.Rand
 	arch  string
 	in    []int
@@ -175,9 +178,9 @@ func (n *net) conv(name string, out, k, stride, pad, groups int, bias bool) {
 		n.gb.Initializer(name+".bias", []int{out}, n.uniform(out, bound))
 		ins = append(ins, name+".bias")
 	}
-	n.x = n.gb.Node("Conv", ins, []string{name}, AttrInts("dilations", 1, 1), AttrInt("group", int64(groups)),
-		AttrInts("kernel_shape", ints64(k, k)...), AttrInts("pads", ints64(pad, pad, pad, pad)...),
-		AttrInts("strides", ints64(stride, stride)...))
+	n.x = n.gb.Node("Conv", ins, []string{name}, onnxgraph.Ints("dilations", 1, 1), onnxgraph.Int("group", int64(groups)),
+		onnxgraph.Ints("kernel_shape", ints64(k, k)...), onnxgraph.Ints("pads", ints64(pad, pad, pad, pad)...),
+		onnxgraph.Ints("strides", ints64(stride, stride)...))
 	n.shape = []int{out, h, w}
 }
 
@@ -194,7 +197,7 @@ func (n *net) batchNorm(name string) {
 		n.gb.Initializer(name+p.suffix, []int{c}, fill(c, p.v))
 		ins = append(ins, name+p.suffix)
 	}
-	n.x = n.gb.Node("BatchNormalization", ins, []string{name}, AttrFloat("epsilon", 1e-5), AttrFloat("momentum", 0.9))
+	n.x = n.gb.Node("BatchNormalization", ins, []string{name}, onnxgraph.Float("epsilon", 1e-5), onnxgraph.Float("momentum", 0.9))
 }
 
 func (n *net) relu(name string) {
@@ -221,7 +224,7 @@ func (n *net) maxPool(name string) {
 		return
 	}
 	h, w := n.spatial(name, 2, 2, 0)
-	n.x = n.gb.Node("MaxPool", []string{n.x}, []string{name}, AttrInts("kernel_shape", 2, 2), AttrInts("strides", 2, 2))
+	n.x = n.gb.Node("MaxPool", []string{n.x}, []string{name}, onnxgraph.Ints("kernel_shape", 2, 2), onnxgraph.Ints("strides", 2, 2))
 	n.shape = []int{n.shape[0], h, w}
 }
 
@@ -234,7 +237,7 @@ func (n *net) globalAvgPool(name string) {
 
 func (n *net) flatten(name string) {
 	if n.err == nil {
-		n.x = n.gb.Node("Flatten", []string{n.x}, []string{name}, AttrInt("axis", 1))
+		n.x = n.gb.Node("Flatten", []string{n.x}, []string{name}, onnxgraph.Int("axis", 1))
 		n.shape = []int{numel(n.shape)}
 	}
 }
@@ -249,7 +252,7 @@ func (n *net) linear(name string, out int) {
 	n.gb.Initializer(name+".weight", []int{out, in}, n.uniform(out*in, bound))
 	n.gb.Initializer(name+".bias", []int{out}, n.uniform(out, bound))
 	n.x = n.gb.Node("Gemm", []string{n.x, name + ".weight", name + ".bias"}, []string{name},
-		AttrFloat("alpha", 1), AttrFloat("beta", 1), AttrInt("transB", 1))
+		onnxgraph.Float("alpha", 1), onnxgraph.Float("beta", 1), onnxgraph.Int("transB", 1))
 	n.shape = []int{out}
 }
 
@@ -354,4 +357,13 @@ func buildMobileNet(n *net, classes int) {
 	n.globalAvgPool("avgpool")
 	n.flatten("flatten")
 	n.linear("classifier", classes)
+}
+
+// numel is the number of elements of a tensor of the given shape.
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 	"github.com/advmatrix/advmatrix/surrogates"
 	"github.com/advmatrix/advmatrix/train"
 )
@@ -40,7 +41,7 @@ func runCSGLD(ctx *StepContext) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := models.Build("lenet", []int{d.Shape[0], d.Shape[1], d.Shape[2]}, 10, ctx.Seed)
+	m, err := arch.Build("lenet", []int{d.Shape[0], d.Shape[1], d.Shape[2]}, 10, ctx.Seed)
 	if err != nil {
 		return nil, err
 	}

@@ -1,65 +1,67 @@
-package models
+package onnxgraph
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
+	"github.com/advmatrix/advmatrix/models"
 	"google.golang.org/protobuf/proto"
 )
 
-// Batch marks the symbolic batch axis in a GraphBuilder shape.
+// Batch marks the symbolic batch axis in a Builder shape.
 const Batch = -1
 
-// GraphBuilder assembles an ONNX model (opset 13, IR version 8, producer
+// Builder assembles an ONNX model (opset 13, IR version 8, producer
 // "advmatrix") from float32 inputs, initializers and nodes given in
 // topological order. Nodes are named <OpType>_<k>, counting per op type, so
 // the same calls give the same bytes. The first mistake (a name defined
 // twice, an undefined input, data that does not fit its shape) is kept and
 // returned by Proto, Bytes and Load.
-type GraphBuilder struct {
+type Builder struct {
 	g       *pb.GraphProto
 	defined map[string]bool
 	nodes   map[string]int // per op type, for node names
 	err     error
 }
 
-// Attr is a node attribute; make one with AttrInt, AttrInts, AttrFloat or
-// AttrString.
-type Attr = *pb.AttributeProto
+// Attr is a node attribute; make one with Int, Ints, Float or String.
+type Attr struct{ p *pb.AttributeProto }
 
-// AttrInt is an INT attribute.
-func AttrInt(name string, v int64) Attr {
-	return &pb.AttributeProto{Name: proto.String(name), Type: pb.AttributeProto_INT.Enum(), I: proto.Int64(v)}
+// Int is an INT attribute.
+func Int(name string, v int64) Attr {
+	return Attr{&pb.AttributeProto{Name: proto.String(name), Type: pb.AttributeProto_INT.Enum(), I: proto.Int64(v)}}
 }
 
-// AttrInts is an INTS attribute.
-func AttrInts(name string, v ...int64) Attr {
-	return &pb.AttributeProto{Name: proto.String(name), Type: pb.AttributeProto_INTS.Enum(), Ints: v}
+// Ints is an INTS attribute.
+func Ints(name string, v ...int64) Attr {
+	return Attr{&pb.AttributeProto{Name: proto.String(name), Type: pb.AttributeProto_INTS.Enum(), Ints: v}}
 }
 
-// AttrFloat is a FLOAT attribute.
-func AttrFloat(name string, v float32) Attr {
-	return &pb.AttributeProto{Name: proto.String(name), Type: pb.AttributeProto_FLOAT.Enum(), F: proto.Float32(v)}
+// Float is a FLOAT attribute.
+func Float(name string, v float32) Attr {
+	return Attr{&pb.AttributeProto{Name: proto.String(name), Type: pb.AttributeProto_FLOAT.Enum(), F: proto.Float32(v)}}
 }
 
-// AttrString is a STRING attribute.
-func AttrString(name, v string) Attr {
-	return &pb.AttributeProto{Name: proto.String(name), Type: pb.AttributeProto_STRING.Enum(), S: []byte(v)}
+// String is a STRING attribute.
+func String(name, v string) Attr {
+	return Attr{&pb.AttributeProto{Name: proto.String(name), Type: pb.AttributeProto_STRING.Enum(), S: []byte(v)}}
 }
 
-// NewGraphBuilder starts an empty graph with the given name.
-func NewGraphBuilder(name string) *GraphBuilder {
-	return &GraphBuilder{g: &pb.GraphProto{Name: proto.String(name)}, defined: map[string]bool{}, nodes: map[string]int{}}
+// New starts an empty graph with the given name.
+func New(name string) *Builder {
+	return &Builder{g: &pb.GraphProto{Name: proto.String(name)}, defined: map[string]bool{}, nodes: map[string]int{}}
 }
 
-func (b *GraphBuilder) fail(format string, args ...any) {
+func (b *Builder) fail(format string, args ...any) {
 	if b.err == nil {
 		b.err = fmt.Errorf("graph %s: "+format, append([]any{b.g.GetName()}, args...)...)
 	}
 }
 
-func (b *GraphBuilder) define(name string) {
+func (b *Builder) define(name string) {
 	switch {
 	case name == "":
 		b.fail("empty tensor name")
@@ -86,7 +88,7 @@ func floatInfo(name string, shape []int) *pb.ValueInfoProto {
 
 // Input declares a float32 graph input; use Batch for the batch axis,
 // e.g. Input("x", Batch, 1, 28, 28).
-func (b *GraphBuilder) Input(name string, shape ...int) {
+func (b *Builder) Input(name string, shape ...int) {
 	b.define(name)
 	b.g.Input = append(b.g.Input, floatInfo(name, shape))
 }
@@ -94,7 +96,7 @@ func (b *GraphBuilder) Input(name string, shape ...int) {
 // Initializer adds a float32 constant (a weight, or a static operand such
 // as Clip's bounds) of the given shape; an empty shape is a scalar. The
 // data is copied.
-func (b *GraphBuilder) Initializer(name string, shape []int, data []float32) {
+func (b *Builder) Initializer(name string, shape []int, data []float32) {
 	b.define(name)
 	n := 1
 	dims := make([]int64, len(shape))
@@ -116,7 +118,7 @@ func (b *GraphBuilder) Initializer(name string, shape []int, data []float32) {
 
 // Node appends a node reading inputs (already defined; "" skips an
 // optional input) and defining outputs. It returns the first output's name.
-func (b *GraphBuilder) Node(op string, inputs, outputs []string, attrs ...Attr) string {
+func (b *Builder) Node(op string, inputs, outputs []string, attrs ...Attr) string {
 	for _, in := range inputs {
 		if in != "" && !b.defined[in] {
 			b.fail("%s node reads undefined tensor %q", op, in)
@@ -131,22 +133,26 @@ func (b *GraphBuilder) Node(op string, inputs, outputs []string, attrs ...Attr) 
 	}
 	name := fmt.Sprintf("%s_%d", op, b.nodes[op])
 	b.nodes[op]++
-	b.g.Node = append(b.g.Node, &pb.NodeProto{Name: proto.String(name), OpType: proto.String(op),
-		Input: append([]string(nil), inputs...), Output: append([]string(nil), outputs...), Attribute: attrs})
+	node := &pb.NodeProto{Name: proto.String(name), OpType: proto.String(op),
+		Input: append([]string(nil), inputs...), Output: append([]string(nil), outputs...)}
+	for _, a := range attrs {
+		node.Attribute = append(node.Attribute, a.p)
+	}
+	b.g.Node = append(b.g.Node, node)
 	return outputs[0]
 }
 
 // Output declares a defined tensor as a float32 graph output of the given
 // shape (Batch for the batch axis).
-func (b *GraphBuilder) Output(name string, shape ...int) {
+func (b *Builder) Output(name string, shape ...int) {
 	if !b.defined[name] {
 		b.fail("output %q is never defined", name)
 	}
 	b.g.Output = append(b.g.Output, floatInfo(name, shape))
 }
 
-// Proto returns the model. The builder must not be used afterwards.
-func (b *GraphBuilder) Proto() (*pb.ModelProto, error) {
+// proto returns the model. The builder must not be used afterwards.
+func (b *Builder) proto() (*pb.ModelProto, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
@@ -158,19 +164,31 @@ func (b *GraphBuilder) Proto() (*pb.ModelProto, error) {
 }
 
 // Bytes encodes the model deterministically.
-func (b *GraphBuilder) Bytes() ([]byte, error) {
-	m, err := b.Proto()
+func (b *Builder) Bytes() ([]byte, error) {
+	m, err := b.proto()
 	if err != nil {
 		return nil, err
 	}
 	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
 }
 
-// Load encodes the model and loads it with Load.
-func (b *GraphBuilder) Load(opts ...Option) (*Model, error) {
+// Load encodes the model and compiles it with models.Load.
+func (b *Builder) Load(opts ...models.Option) (*models.Model, error) {
 	data, err := b.Bytes()
 	if err != nil {
 		return nil, err
 	}
-	return Load(data, opts...)
+	return models.Load(data, opts...)
+}
+
+// dtFloat is ONNX's FLOAT element type.
+const dtFloat = int32(pb.TensorProto_FLOAT)
+
+// float32sLE encodes v as little-endian bytes, ONNX's raw_data layout.
+func float32sLE(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
 }

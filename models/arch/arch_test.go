@@ -1,16 +1,21 @@
-package models
+package arch
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/advmatrix/advmatrix/internal/onnxcheck"
+	"github.com/advmatrix/advmatrix/models"
 )
 
-func archBytes(t *testing.T, m *Model) []byte {
+func archBytes(t *testing.T, m *models.Model) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := m.WriteONNX(&b); err != nil {
@@ -21,7 +26,7 @@ func archBytes(t *testing.T, m *Model) []byte {
 
 // trainableParams counts parameters as PyTorch's parameters() does:
 // without BatchNorm's running statistics (buffers there).
-func trainableParams(m *Model) int {
+func trainableParams(m *models.Model) int {
 	n := 0
 	for _, p := range m.Params() {
 		if !strings.HasSuffix(p.Name, ".running_mean") && !strings.HasSuffix(p.Name, ".running_var") {
@@ -118,7 +123,7 @@ func testArch(t *testing.T, arch string, shape []int) {
 
 	// Round trip: export, load, same logits and same bytes.
 	data := archBytes(t, m)
-	back, err := Load(data)
+	back, err := models.Load(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +147,7 @@ func testArch(t *testing.T, arch string, shape []int) {
 	if err := m.SaveFile(path); err != nil {
 		t.Fatal(err)
 	}
-	onnxChecker(t, path) // last: it skips when python3-onnx is missing
+	onnxcheck.Check(t, path) // last: it skips when python3-onnx is missing
 }
 
 func TestArchBuildDeterministic(t *testing.T) {
@@ -216,52 +221,6 @@ func TestArchInit(t *testing.T) {
 	}
 }
 
-// TestArchGradients checks each architecture's input and parameter
-// gradients against central differences in float64 at batch 2. BatchNorm
-// runs on its running statistics and Dropout is the identity here.
-//
-// BatchNorm's parameters are moved off their initial values first, as
-// training would: with shift 0 and running mean 0, an activation that is
-// exactly zero (a window of ReLU or Clip zeros through a bias-free conv)
-// stays exactly zero into the next ReLU or Clip, whose kink is there; the
-// one-sided derivative PyTorch uses (ReLU'(0) = 0, Clip passing at its
-// bound) then differs from the central difference by design.
-func TestArchGradients(t *testing.T) {
-	for _, arch := range Architectures() {
-		t.Run(arch, func(t *testing.T) {
-			m, err := Build(arch, []int{1, 28, 28}, 10, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := rand.New(rand.NewPCG(8, 9))
-			bn := map[string]bool{}
-			for _, p := range m.Params() {
-				if module, ok := strings.CutSuffix(p.Name, ".running_var"); ok {
-					bn[module] = true
-				}
-			}
-			for _, p := range m.Params() {
-				dot := strings.LastIndexByte(p.Name, '.')
-				if !bn[p.Name[:dot]] {
-					continue
-				}
-				lo, hi := -0.2, 0.2 // shift and running mean
-				if kind := p.Name[dot+1:]; kind == "weight" || kind == "running_var" {
-					lo, hi = 0.5, 1.5
-				}
-				v := make([]float32, numel(p.Shape))
-				for i := range v {
-					v[i] = float32(lo + (hi-lo)*r.Float64())
-				}
-				if err := m.SetParam(p.Name, v); err != nil {
-					t.Fatal(err)
-				}
-			}
-			checkGradients(t, archBytes(t, m), [][]int{{2, 1, 28, 28}}, 11)
-		})
-	}
-}
-
 func TestBuildErrors(t *testing.T) {
 	for _, c := range []struct {
 		arch    string
@@ -294,37 +253,64 @@ func TestBuildErrors(t *testing.T) {
 	}
 }
 
-func TestGraphBuilderErrors(t *testing.T) {
-	b := NewGraphBuilder("g")
-	b.Input("x", Batch, 4)
-	b.Initializer("w", []int{3, 4}, make([]float32, 12))
-	b.Node("Gemm", []string{"x", "w"}, []string{"y"}, AttrInt("transB", 1))
-	b.Output("y", Batch, 3)
-	m, err := b.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.NumClasses() != 3 {
-		t.Fatalf("%d classes", m.NumClasses())
-	}
-	if s := m.Summary(); s.Producer != "advmatrix" || s.Opset != 13 || s.IRVersion != 8 || s.Inputs[0].Shape[0] != "batch" {
-		t.Errorf("summary %+v", s)
-	}
-	for _, c := range []struct {
-		name string
-		f    func(b *GraphBuilder)
-		want string
-	}{
-		{"twice", func(b *GraphBuilder) { b.Initializer("x", nil, []float32{1}) }, `"x" is defined twice`},
-		{"undefined", func(b *GraphBuilder) { b.Node("Relu", []string{"nope"}, []string{"y"}) }, `undefined tensor "nope"`},
-		{"size", func(b *GraphBuilder) { b.Initializer("w", []int{2, 3}, make([]float32, 5)) }, "needs 6 values, got 5"},
-		{"output", func(b *GraphBuilder) { b.Output("nope", Batch) }, `output "nope" is never defined`},
-	} {
-		b := NewGraphBuilder("g")
-		b.Input("x", Batch, 4)
-		c.f(b)
-		if _, err := b.Bytes(); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
+var update = flag.Bool("update", false, "rewrite ../testdata/arch, the models the engine's gradient checks run on")
+
+// TestGradientFixtures keeps models/testdata/arch in step with Build: the
+// engine's whole-model float64 gradient checks (TestArchGradients in
+// package models) run on these files, one per architecture for 1×16×16
+// images, with BatchNorm's parameters moved off their initial values as
+// training would. With shift 0 and running mean 0 an activation that is
+// exactly zero (a window of ReLU or Clip zeros through a bias-free conv)
+// stays exactly zero into the next ReLU or Clip, whose kink is there; the
+// one-sided derivative PyTorch uses (ReLU'(0) = 0, Clip passing at its
+// bound) would then differ from the central difference by design.
+func TestGradientFixtures(t *testing.T) {
+	for _, arch := range Architectures() {
+		m, err := Build(arch, []int{1, 16, 16}, 10, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(8, 9))
+		bn := map[string]bool{}
+		for _, p := range m.Params() {
+			if module, ok := strings.CutSuffix(p.Name, ".running_var"); ok {
+				bn[module] = true
+			}
+		}
+		for _, p := range m.Params() {
+			dot := strings.LastIndexByte(p.Name, '.')
+			if !bn[p.Name[:dot]] {
+				continue
+			}
+			lo, hi := -0.2, 0.2 // shift and running mean
+			if kind := p.Name[dot+1:]; kind == "weight" || kind == "running_var" {
+				lo, hi = 0.5, 1.5
+			}
+			v := make([]float32, numel(p.Shape))
+			for i := range v {
+				v[i] = float32(lo + (hi-lo)*r.Float64())
+			}
+			if err := m.SetParam(p.Name, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := archBytes(t, m)
+		path := filepath.Join("..", "testdata", "arch", arch+".onnx")
+		if *update {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (go test ./models/arch -run GradientFixtures -update writes it)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: Build no longer gives %s; if the change is intended, rerun with -update", arch, path)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package report
+package metrics
 
 // SSIM constants: scikit-image's structural_similarity defaults for float
 // images in [0,1].
@@ -35,7 +35,7 @@ const (
 // SSIM panics if len(a) or len(b) is not C·H·W, as a slice index would.
 func SSIM(a, b []float32, c, h, w int) float64 {
 	if c < 0 || h < 0 || w < 0 || len(a) != c*h*w || len(b) != c*h*w {
-		panic("report.SSIM: image lengths do not match C×H×W")
+		panic("metrics.SSIM: image lengths do not match C×H×W")
 	}
 	if c*h*w == 0 {
 		return 1
@@ -47,7 +47,7 @@ func SSIM(a, b []float32, c, h, w int) float64 {
 // other (N×C×H×W). It is 1 when n is 0.
 func MeanSSIM(a, b []float32, n, c, h, w int) float64 {
 	if n < 0 || c < 0 || h < 0 || w < 0 || len(a) != n*c*h*w || len(b) != n*c*h*w {
-		panic("report.MeanSSIM: batch lengths do not match N×C×H×W")
+		panic("metrics.MeanSSIM: batch lengths do not match N×C×H×W")
 	}
 	size := c * h * w
 	if n == 0 || size == 0 {

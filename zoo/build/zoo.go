@@ -20,7 +20,8 @@ import (
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	"github.com/advmatrix/advmatrix/internal/version"
-	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
+	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/train"
 )
@@ -255,7 +256,7 @@ func (c *Config) validate() error {
 	seen := map[string]bool{}
 	for _, a := range c.Archs {
 		if !knownArch(a) {
-			return fmt.Errorf("unknown architecture %q (known: %s)", a, strings.Join(models.Architectures(), ", "))
+			return fmt.Errorf("unknown architecture %q (known: %s)", a, strings.Join(arch.Architectures(), ", "))
 		}
 		if seen[a] {
 			return fmt.Errorf("architecture %q given twice", a)
@@ -275,7 +276,7 @@ func (c *Config) validate() error {
 func dataRef(spec string, d *datasets.Dataset, limit int, sample string, seed uint64) report.DataRef {
 	ref := report.DataRef{Spec: spec, N: d.Len(), Shape: d.Shape, Limit: limit, Sample: sample, Seed: seed}
 	for _, s := range d.Sources {
-		ref.Sources = append(ref.Sources, report.File{Path: s.Path, SHA256: s.SHA256})
+		ref.Sources = append(ref.Sources, provenance.File{Path: s.Path, SHA256: s.SHA256})
 	}
 	return ref
 }

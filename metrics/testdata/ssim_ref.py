@@ -15,7 +15,7 @@ defaults advmatrix uses:
 Arithmetic is float64 (the images are float32 values widened to float64).
 If scikit-image is available, the script also checks itself against it.
 
-Run from the repository root:  /usr/bin/python3 report/testdata/ssim_ref.py
+Run from the repository root:  /usr/bin/python3 metrics/testdata/ssim_ref.py
 It writes report/testdata/ssim_fixture.json.
 """
 import json
@@ -115,7 +115,7 @@ def main():
         print("scikit-image not installed: NumPy reference only")
 
     with open("report/testdata/ssim_fixture.json", "w") as f:
-        json.dump({"generator": "report/testdata/ssim_ref.py", "numpy": np.__version__,
+        json.dump({"generator": "metrics/testdata/ssim_ref.py", "numpy": np.__version__,
                    "cases": cases}, f)
     for c in cases:
         print(c["name"], c["ssim"])

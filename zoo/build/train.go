@@ -30,6 +30,7 @@ import (
 
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 	"github.com/advmatrix/advmatrix/train"
 )
 
@@ -186,13 +187,13 @@ func (j *Job) Validate() error {
 		return fmt.Errorf("--schedule: %w", err)
 	}
 	if !knownArch(j.Arch) {
-		return fmt.Errorf("unknown architecture %q (known: %s)", j.Arch, strings.Join(models.Architectures(), ", "))
+		return fmt.Errorf("unknown architecture %q (known: %s)", j.Arch, strings.Join(arch.Architectures(), ", "))
 	}
 	return nil
 }
 
 func knownArch(a string) bool {
-	for _, k := range models.Architectures() {
+	for _, k := range arch.Architectures() {
 		if k == a {
 			return true
 		}
@@ -200,7 +201,7 @@ func knownArch(a string) bool {
 	return false
 }
 
-// Train builds a freshly initialised models.Build(arch) for the data's
+// Train builds a freshly initialised arch.Build(arch) for the data's
 // image shape and classes and trains it with train.Fit. The same job and
 // data give byte-identical ONNX.
 func Train(j Job) (*Trained, error) {
@@ -221,7 +222,7 @@ func Train(j Job) (*Trained, error) {
 	if j.ValFraction > 0 && nval == 0 {
 		return nil, fmt.Errorf("--val-fraction %v of %d images is no image; use more data or a larger fraction", j.ValFraction, d.Len())
 	}
-	m, err := models.Build(j.Arch, d.Shape[:], d.Classes, j.Seed)
+	m, err := arch.Build(j.Arch, d.Shape[:], d.Classes, j.Seed)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package report
+package metrics
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// The fixture comes from report/testdata/ssim_ref.py, a NumPy
+// The fixture comes from metrics/testdata/ssim_ref.py, a NumPy
 // re-implementation of skimage.metrics.structural_similarity (scikit-image
 // was not installed where it was generated; the script checks itself
 // against scikit-image when it is).
