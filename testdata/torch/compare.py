@@ -119,13 +119,15 @@ def main():
         fns = {name: torch_fns(name) for name in names}
         for p in range(a.passes):
             for name, op in rows:
+                # Each part of a -bench pattern is a separate unanchored
+                # regular expression: anchor them, or resnet18 matches resnet18q.
                 if op == "train step":
                     go = go_rate(bins["train"], os.path.join(REPO, "train"),
-                                 f"TrainFixture/{TRAIN_MODELS[name]}$", a.seconds, a.threads, env)
+                                 f"TrainFixture$/^{TRAIN_MODELS[name]}$", a.seconds, a.threads, env)
                 else:
                     sub = "forward" if op == "forward" else "grad"
                     go = go_rate(bins["models"], os.path.join(REPO, "models"),
-                                 f"Fixtures/{name}/{sub}$", a.seconds, a.threads, env)
+                                 f"Fixtures$/^{name}$/^{sub}$", a.seconds, a.threads, env)
                 pt = torch_rate(fns[name][op], a.seconds)
                 best[(name, op)][0] = max(best[(name, op)][0], go)
                 best[(name, op)][1] = max(best[(name, op)][1], pt)
