@@ -427,10 +427,69 @@ func compile[T Float](g *graph, opt compileOptions) (*program[T], error) {
 		p.outputs = append(p.outputs, v.slot)
 		pinned[root[v.slot]] = true
 	}
+	if !opt.keepAll {
+		p.fuseReLUs(root, pinned)
+	}
 	if err := p.allocate(root, pinned, gradWanted, opt); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// reluFuser is a kernel that can apply a ReLU to its output itself: in
+// its forward pass while the output is in cache, and by masking the
+// cotangent with the output at the start of its backward pass.
+type reluFuser interface {
+	fuseReLU() bool // reports whether the kernel took the ReLU on
+}
+
+// fuseReLUs removes every ReLU step whose input is a fusing kernel's
+// output read by nothing else: the kernel applies the ReLU, and the ReLU's
+// output becomes a view of the kernel's. The pre-activation is then not
+// kept anywhere, so programs that expose every tensor (keepAll) do not
+// fuse.
+func (p *program[T]) fuseReLUs(root []int, pinned []bool) {
+	consumers := make([]int, len(root))
+	for _, st := range p.steps {
+		for _, s := range st.in {
+			if s >= 0 {
+				consumers[root[s]]++
+			}
+		}
+	}
+	newIndex := make([]int, len(p.steps))
+	var kept []*step[T]
+	for i, st := range p.steps {
+		if u, ok := st.k.(*unaryK[T]); ok && u.kind == uRelu {
+			s, o := st.in[0], st.out[0]
+			if s >= 0 && o >= 0 && root[s] == s && root[o] == o && !pinned[s] && !pinned[o] && consumers[s] == 1 {
+				if j := p.producer[s]; j >= 0 && len(p.steps[j].out) == 1 && p.steps[j].out[0] == s {
+					if f, ok := p.steps[j].k.(reluFuser); ok && f.fuseReLU() {
+						root[o] = s
+						p.producer[o] = j
+						newIndex[i] = newIndex[j]
+						continue
+					}
+				}
+			}
+		}
+		newIndex[i] = len(kept)
+		kept = append(kept, st)
+	}
+	if len(kept) == len(p.steps) {
+		return
+	}
+	for s, j := range p.producer {
+		if j >= 0 {
+			p.producer[s] = newIndex[j]
+		}
+	}
+	for s := range root { // views of a fused ReLU's output
+		for root[s] != root[root[s]] {
+			root[s] = root[root[s]]
+		}
+	}
+	p.steps = kept
 }
 
 // allocate plans the slots' memory, checks it against the budget, and

@@ -212,6 +212,18 @@ func TestOpGradients(t *testing.T) {
 				node("Add", []string{"a", "b"}, []string{"d"}).node("Add", []string{"d", "c"}, []string{"e"}).
 				node("Expand", []string{"e", "shp"}, []string{"y"}).output("y")
 		}, [][]int{{2, 3, 4}}},
+		{"Conv ReLU fused, ReLU output read twice", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 2, 6, 6).randInit(r, "w1", 3, 2, 3, 3).randInit(r, "b1", 3).randInit(r, "w2", 3, 3, 1, 1).
+				node("Conv", []string{"x", "w1", "b1"}, []string{"a"}, aInts("pads", 1, 1, 1, 1)).
+				node("Relu", []string{"a"}, []string{"r"}).
+				node("Conv", []string{"r", "w2"}, []string{"c"}).node("Relu", []string{"c"}, []string{"d"}).
+				node("Add", []string{"d", "r"}, []string{"y"}).output("y")
+		}, [][]int{{3, 2, 6, 6}}},
+		{"Conv output read by ReLU and Add (not fused)", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 2, 5, 5).randInit(r, "w", 2, 2, 3, 3).
+				node("Conv", []string{"x", "w"}, []string{"a"}, aInts("pads", 1, 1, 1, 1), aInts("strides", 2, 2)).
+				node("Relu", []string{"a"}, []string{"r"}).node("Add", []string{"a", "r"}, []string{"y"}).output("y")
+		}, [][]int{{2, 2, 5, 5}}},
 		{"residual block", func() *testGraph {
 			return newTestGraph(13).input("x", -1, 2, 6, 6).randInit(r, "w1", 2, 2, 3, 3).randInit(r, "w2", 2, 2, 3, 3).
 				randInit(r, "s", 2).randInit(r, "b", 2).randInit(r, "m", 2).init("v", []int{2}, []float32{0.7, 1.5}).

@@ -8,6 +8,7 @@ import (
 
 	"github.com/advmatrix/advmatrix/internal/gemm"
 	"github.com/advmatrix/advmatrix/internal/parallel"
+	"github.com/advmatrix/advmatrix/internal/vec"
 )
 
 func init() {
@@ -307,10 +308,15 @@ func clearWrapped[T Float](w *window, row []T, i, j int) {
 	if lo == 0 && hi == w.ow {
 		return
 	}
+	// A plain loop: the runs are a pad wide, too short for clear's call.
 	for oy := max(0, -dy); oy < min(w.oh, w.h-dy); oy++ {
 		r := row[oy*w.ow : (oy+1)*w.ow]
-		clear(r[:lo])
-		clear(r[hi:])
+		for c := range r[:lo] {
+			r[c] = 0
+		}
+		for c := range r[hi:] {
+			r[hi+c] = 0
+		}
 	}
 }
 
@@ -341,6 +347,7 @@ type convK[T Float] struct {
 	slots     []convScratch[T]
 	freeSlots atomic.Uint64 // bit i set: slot i is free
 
+	relu    bool       // a fused ReLU: the output is max(0, conv)
 	shift   *shiftPlan // non-nil: stride-1 convolution by shifted GEMMs
 	fixedW  bool       // the weights change only when parameters are reloaded
 	tapsOK  bool       // taps hold the current weights
@@ -564,6 +571,7 @@ func (k *convK[T]) forwardChunk(ch int) {
 	defer k.release(sc)
 	if k.shift != nil {
 		k.shiftForward(x, y, bias, n0, n1, &sc.sb)
+		k.reluOut(y, n0, n1)
 		return
 	}
 	col, ybuf := sc.col, sc.ybuf
@@ -616,6 +624,50 @@ func (k *convK[T]) forwardChunk(ch int) {
 			}
 		}
 	}
+	k.reluOut(y, n0, n1)
+}
+
+func (k *convK[T]) fuseReLU() bool {
+	k.relu = true
+	return true
+}
+
+// reluOut applies a fused ReLU to images [n0, n1) of the output, which the
+// chunk has just written.
+func (k *convK[T]) reluOut(y []T, n0, n1 int) {
+	if !k.relu {
+		return
+	}
+	y = y[n0*k.m*k.ohw : n1*k.m*k.ohw]
+	if y32, ok := asFloat32(y); ok {
+		vec.Relu(y32, y32)
+		return
+	}
+	for i, v := range y {
+		if !(v > 0) {
+			y[i] = 0
+		}
+	}
+}
+
+// reluIn turns images [n0, n1) of the cotangent of a fused ReLU's output
+// into the cotangent of its input, in place: zero where the output is.
+func (k *convK[T]) reluIn(gy, y []T, n0, n1 int) {
+	if !k.relu {
+		return
+	}
+	lo, hi := n0*k.m*k.ohw, n1*k.m*k.ohw
+	g, y := gy[lo:hi], y[lo:hi]
+	if g32, ok := asFloat32(g); ok {
+		y32, _ := asFloat32(y)
+		vec.ReluMask(g32, y32)
+		return
+	}
+	for i, v := range y {
+		if !(v > 0) {
+			g[i] = 0
+		}
+	}
 }
 
 func (k *convK[T]) backward(in, out, gout, gin [][]T) {
@@ -659,10 +711,10 @@ func (k *convK[T]) backward(in, out, gout, gin [][]T) {
 			}
 		}
 	}
-	k.in, k.gout, k.gin = in, gout, gin
+	k.in, k.out, k.gout, k.gin = in, out, gout, gin
 	used := k.usedChunks()
 	k.group.For(used, k.bwdFn)
-	k.in, k.gout, k.gin = nil, nil, nil
+	k.in, k.out, k.gout, k.gin = nil, nil, nil, nil
 	for ch := 0; ch < used; ch++ {
 		if gw != nil {
 			for i, v := range k.wgrads[ch] {
@@ -686,6 +738,7 @@ func (k *convK[T]) backwardChunk(ch int) {
 	}
 	hw := k.w.h * k.w.w
 	n0, n1 := k.chunkRange(ch)
+	k.reluIn(gy, k.out[0], n0, n1)
 	sc := k.acquire()
 	defer k.release(sc)
 	col, gybuf := sc.col, sc.ybuf
@@ -799,7 +852,7 @@ func (k *convK[T]) backwardReads(gradIn []bool) (ins, outs []bool) {
 	ins = make([]bool, len(gradIn))
 	ins[0] = len(gradIn) > 1 && gradIn[1]
 	ins[1] = gradIn[0]
-	return ins, []bool{false}
+	return ins, []bool{k.relu}
 }
 
 func (k *convK[T]) setFixedInputs(fixed []bool) { k.fixedW = len(fixed) > 1 && fixed[1] }

@@ -47,6 +47,16 @@ func ReluGrad(gx, gy, x []float32) {
 	reluGrad(gx, gy, x)
 }
 
+// ReluMask zeros g[i] where y[i] is not positive (as ReluGrad reads it):
+// the cotangent of a ReLU's input from its output y, in place.
+func ReluMask(g, y []float32) {
+	y = y[:len(g)]
+	if len(g) == 0 {
+		return
+	}
+	reluMask(g, y)
+}
+
 // Clamp writes min(max(x, lo), hi) to dst; a NaN in x stays NaN.
 func Clamp(dst, x []float32, lo, hi float32) {
 	dst = dst[:len(x)]

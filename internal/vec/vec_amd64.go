@@ -22,6 +22,9 @@ func reluAVX2(dst, x *float32, n int)
 func reluGradAVX2(gx, gy, x *float32, n int)
 
 //go:noescape
+func reluMaskAVX2(grad, y *float32, n int)
+
+//go:noescape
 func clampAVX2(dst, x *float32, n int, lo, hi float32)
 
 //go:noescape
@@ -56,6 +59,14 @@ func reluGrad(gx, gy, x []float32) {
 		return
 	}
 	reluGradGo(gx, gy, x)
+}
+
+func reluMask(g, y []float32) {
+	if useAsm {
+		reluMaskAVX2(&g[0], &y[0], len(g))
+		return
+	}
+	reluMaskGo(g, y)
 }
 
 func clamp(dst, x []float32, lo, hi float32) {

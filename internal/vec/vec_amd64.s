@@ -287,3 +287,40 @@ cgtail:
 cgdone:
 	VZEROUPPER
 	RET
+
+// func reluMaskAVX2(grad, y *float32, n int)
+//
+// g &= (y > 0 read as a signed integer).
+TEXT ·reluMaskAVX2(SB), NOSPLIT, $0-24
+	MOVQ grad+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ n+16(FP), CX
+	VPXOR Y15, Y15, Y15
+	XORQ AX, AX
+	MOVQ CX, DX
+	ANDQ $-8, DX
+	JZ   rmtail
+
+rm8:
+	VMOVUPS (SI)(AX*4), Y0
+	VPCMPGTD Y15, Y0, Y1
+	VANDPS  (DI)(AX*4), Y1, Y1
+	VMOVUPS Y1, (DI)(AX*4)
+	ADDQ $8, AX
+	CMPQ AX, DX
+	JLT  rm8
+
+rmtail:
+	CMPQ AX, CX
+	JGE  rmdone
+	VMOVSS (SI)(AX*4), X0
+	VPCMPGTD X15, X0, X1
+	VMOVSS (DI)(AX*4), X2
+	VANDPS X2, X1, X1
+	VMOVSS X1, (DI)(AX*4)
+	INCQ AX
+	JMP  rmtail
+
+rmdone:
+	VZEROUPPER
+	RET

@@ -35,6 +35,14 @@ func reluGradGo(gx, gy, x []float32) {
 	}
 }
 
+func reluMaskGo(g, y []float32) {
+	for i, v := range y {
+		b := int32(math.Float32bits(v))
+		m := uint32((-b)>>31) &^ uint32(b>>31)
+		g[i] = math.Float32frombits(math.Float32bits(g[i]) & m)
+	}
+}
+
 func clampGo(dst, x []float32, lo, hi float32) {
 	for i, v := range x {
 		dst[i] = min(max(v, lo), hi)

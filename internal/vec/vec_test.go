@@ -49,6 +49,7 @@ func TestElementwise(t *testing.T) {
 				{"Clamp", func(d, x []float32) { Clamp(d, x, 0, 6) }, func(d, x []float32) { clampGo(d, x, 0, 6) }},
 				{"ReluGrad", func(d, x []float32) { ReluGrad(d, gy, x) }, func(d, x []float32) { reluGradGo(d, gy, x) }},
 				{"ClampGrad", func(d, x []float32) { ClampGrad(d, gy, x, -1, 6) }, func(d, x []float32) { clampGradGo(d, gy, x, -1, 6) }},
+				{"ReluMask", func(d, x []float32) { ReluMask(d, x) }, func(d, x []float32) { reluMaskGo(d, x) }},
 			} {
 				got, want := append([]float32(nil), gx0...), append([]float32(nil), gx0...)
 				tc.fn(got, x)
