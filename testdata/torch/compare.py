@@ -18,6 +18,11 @@ export folds BatchNorm into the convolutions, as it does for any user's model), 
 The two are timed in alternation, pass after pass, and each side's best pass is reported: single
 passes on a shared machine vary by 2-3x, and the best is the least disturbed. The full-width CIFAR
 ResNet-18 (45 MB) is exported to --cache (default $TMPDIR/advmatrix-bench) on first use.
+
+Debian's python3-torch runs Linear layers on the system BLAS (libblas.so.3). With the reference BLAS
+(libblas3) they are about 25 times slower than with OpenBLAS, which would flatter advmatrix on every
+fully-connected layer; the script prints which BLAS PyTorch loaded. Install libopenblas0-pthread, or
+extract it and run with LD_LIBRARY_PATH=.../usr/lib/x86_64-linux-gnu/openblas-pthread, for a fair table.
 """
 import argparse
 import os
@@ -82,6 +87,14 @@ def torch_fns(name):
     return fns
 
 
+def blas_in_use():
+    """The BLAS library this process has mapped, for the table's header."""
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line}
+    return ", ".join(sorted(libs)) or "unknown"
+
+
 def go_rate(binary, pkgdir, bench, seconds, threads, env):
     out = subprocess.run([binary, "-test.run", "^$", "-test.bench", bench, "-test.benchtime", f"{seconds}s"],
                          cwd=pkgdir, capture_output=True, text=True,
@@ -134,7 +147,7 @@ def main():
                 print(f"pass {p + 1}: {name:13s} {op:12s} advmatrix {go:9.0f}  pytorch {pt:9.0f} img/s",
                       file=sys.stderr, flush=True)
     print(f"\nbatch {BATCH}, {a.threads} threads, best of {a.passes} passes, images/s "
-          f"(torch {torch.__version__})\n")
+          f"(torch {torch.__version__}, BLAS {blas_in_use()})\n")
     print("| model | op | advmatrix | PyTorch | ratio |")
     print("|---|---|---:|---:|---:|")
     for name, op in rows:
