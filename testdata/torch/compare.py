@@ -32,8 +32,16 @@ import sys
 import tempfile
 import time
 
-import torch
-import torch.nn.functional as F
+# PyTorch's OpenMP threads spin at every barrier by default. On a machine
+# shared with other work a spinning thread that loses its core stalls the
+# other for a time slice, and PyTorch's throughput collapses (ten times
+# slower at a load of 8 on 2 cores, where advmatrix, whose workers park,
+# loses little). Passive waiting costs PyTorch a few percent on an idle
+# machine; OMP_WAIT_POLICY=ACTIVE in the environment measures the default.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -147,7 +155,7 @@ def main():
                 print(f"pass {p + 1}: {name:13s} {op:12s} advmatrix {go:9.0f}  pytorch {pt:9.0f} img/s",
                       file=sys.stderr, flush=True)
     print(f"\nbatch {BATCH}, {a.threads} threads, best of {a.passes} passes, images/s "
-          f"(torch {torch.__version__}, BLAS {blas_in_use()})\n")
+          f"(torch {torch.__version__}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, BLAS {blas_in_use()})\n")
     print("| model | op | advmatrix | PyTorch | ratio |")
     print("|---|---|---:|---:|---:|")
     for name, op in rows:
