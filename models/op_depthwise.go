@@ -25,6 +25,7 @@ type dwPlan struct {
 	plane    int // (hq+1)·wq: a spare row absorbs the shifted reads past the last row
 	taps     []int
 	tapPhase []int
+	offs     []int // tap t reads the phase planes from offs[t] = tapPhase[t]·plane + taps[t]
 }
 
 func newDWPlan(w *window) *dwPlan {
@@ -37,6 +38,7 @@ func newDWPlan(w *window) *dwPlan {
 			ri, cj := i*w.dh, j*w.dw
 			p.tapPhase = append(p.tapPhase, (ri%w.sh)*w.sw+cj%w.sw)
 			p.taps = append(p.taps, (ri/w.sh)*p.wq+cj/w.sw)
+			p.offs = append(p.offs, p.tapPhase[len(p.tapPhase)-1]*p.plane+p.taps[len(p.taps)-1])
 		}
 	}
 	return p
@@ -49,21 +51,29 @@ type dwBufs[T Float] struct {
 	grid            []T // oh·wq
 }
 
-// split copies plane xc (h×w) into the zero-padded phase planes.
+// split copies plane xc (h×w) into the phase planes. It writes the
+// image's pixels only: the padding must have been zeroed, once per call,
+// since every channel writes the same positions.
 func (k *convK[T]) split(xc, phases []T) {
 	w, p := k.w, k.dw
-	clear(phases)
 	for y := 0; y < w.h; y++ {
 		py := y + w.pt
 		row := xc[y*w.w : (y+1)*w.w]
+		rowBase := (py%p.sy)*p.sx*p.plane + (py/p.sy)*p.wq
 		if p.sx == 1 {
-			base := ((py%p.sy)*p.sx)*p.plane + (py/p.sy)*p.wq + w.pl
-			copy(phases[base:base+w.w], row)
+			copy(phases[rowBase+w.pl:rowBase+w.pl+w.w], row)
 			continue
 		}
-		for x, v := range row {
-			px := x + w.pl
-			phases[((py%p.sy)*p.sx+px%p.sx)*p.plane+(py/p.sy)*p.wq+px/p.sx] = v
+		// Columns of one phase are every sx-th pixel.
+		for b := 0; b < p.sx; b++ {
+			x := ((b-w.pl)%p.sx + p.sx) % p.sx
+			if x >= w.w {
+				continue
+			}
+			dst := phases[rowBase+b*p.plane+(x+w.pl)/p.sx:]
+			for c := 0; x < w.w; x, c = x+p.sx, c+1 {
+				dst[c] = row[x]
+			}
 		}
 	}
 }
@@ -92,13 +102,20 @@ func (k *convK[T]) merge(gphases, gx []T) {
 func (k *convK[T]) depthwiseForward(x, wt, y []T, buf *dwBufs[T]) {
 	w, p := k.w, k.dw
 	hw, kk, n := w.h*w.w, w.kh*w.kw, w.oh*p.wq
-	grid := buf.grid
+	grid := buf.grid[:n]
+	clear(buf.phases)
 	for c := 0; c < k.c; c++ {
 		k.split(x[c*hw:(c+1)*hw], buf.phases)
 		f := wt[c*kk : (c+1)*kk]
-		clear(grid)
-		for t, off := range p.taps {
-			axpy(f[t], buf.phases[p.tapPhase[t]*p.plane+off:], grid[:n])
+		if g32, ok := asFloat32(grid); ok {
+			f32, _ := asFloat32(f)
+			ph32, _ := asFloat32(buf.phases)
+			vec.SumScaled(g32, f32, ph32, p.offs)
+		} else {
+			clear(grid)
+			for t, off := range p.offs {
+				axpy(f[t], buf.phases[off:], grid)
+			}
 		}
 		yc := y[c*k.ohw : (c+1)*k.ohw]
 		for oy := 0; oy < w.oh; oy++ {
@@ -112,6 +129,7 @@ func (k *convK[T]) depthwiseBackward(x, wt, gy, gx, gw []T, buf *dwBufs[T]) {
 	hw, kk, n := w.h*w.w, w.kh*w.kw, w.oh*p.wq
 	grid := buf.grid
 	clear(grid) // the waste columns stay zero
+	clear(buf.phases)
 	for c := 0; c < k.c; c++ {
 		gyc := gy[c*k.ohw : (c+1)*k.ohw]
 		for oy := 0; oy < w.oh; oy++ {

@@ -17,6 +17,22 @@ func Axpy(a float32, x, y []float32) {
 	axpy(a, x, y)
 }
 
+// SumScaled sets dst[i] to the sum over t of w[t]·src[offs[t]+i], for
+// every i < len(dst), accumulating the terms in the order of t: one pass
+// over dst for a sum of scaled shifted copies (a depthwise convolution's
+// taps) instead of one pass per term. src must be long enough for every
+// offset.
+func SumScaled(dst, w, src []float32, offs []int) {
+	if len(dst) == 0 {
+		return
+	}
+	offs = offs[:len(w)]
+	for _, o := range offs {
+		_ = src[o : o+len(dst)] // bounds, once, for the assembly
+	}
+	sumScaled(dst, w, src, offs)
+}
+
 // Dot returns the sum of x[i]·y[i] over i < len(x); y must be at least as long.
 func Dot(x, y []float32) float32 {
 	y = y[:len(x)]

@@ -13,6 +13,9 @@ var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 func axpyAVX2(a float32, x, y *float32, n int)
 
 //go:noescape
+func sumScaledAVX2(dst *float32, n int, w, src *float32, offs *int, taps int)
+
+//go:noescape
 func dotAVX2(x, y *float32, n int) float32
 
 //go:noescape
@@ -36,6 +39,14 @@ func axpy(a float32, x, y []float32) {
 		return
 	}
 	axpyGo(a, x, y)
+}
+
+func sumScaled(dst, w, src []float32, offs []int) {
+	if useAsm && len(w) > 0 {
+		sumScaledAVX2(&dst[0], len(dst), &w[0], &src[0], &offs[0], len(w))
+		return
+	}
+	sumScaledGo(dst, w, src, offs)
 }
 
 func dot(x, y []float32) float32 {

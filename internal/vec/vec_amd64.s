@@ -324,3 +324,59 @@ rmtail:
 rmdone:
 	VZEROUPPER
 	RET
+
+// func sumScaledAVX2(dst *float32, n int, w, src *float32, offs *int, taps int)
+//
+// dst[i] = Σ_t w[t]·src[offs[t]+i], the terms fused in the order of t onto
+// an accumulator that starts at zero: the rounding of axpy over a cleared
+// dst, term by term.
+TEXT ·sumScaledAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ n+8(FP), CX
+	MOVQ w+16(FP), R8
+	MOVQ src+24(FP), SI
+	MOVQ offs+32(FP), R9
+	MOVQ taps+40(FP), R10
+	XORQ AX, AX
+	MOVQ CX, R11
+	ANDQ $-8, R11
+	JZ   sstail
+
+ss8:
+	VXORPS Y0, Y0, Y0
+	XORQ BX, BX
+
+ss8tap:
+	MOVQ (R9)(BX*8), DX
+	ADDQ AX, DX
+	VBROADCASTSS (R8)(BX*4), Y1
+	VFMADD231PS (SI)(DX*4), Y1, Y0
+	INCQ BX
+	CMPQ BX, R10
+	JLT  ss8tap
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	CMPQ AX, R11
+	JLT  ss8
+
+sstail:
+	CMPQ AX, CX
+	JGE  ssdone
+	VXORPS X0, X0, X0
+	XORQ BX, BX
+
+sstailtap:
+	MOVQ (R9)(BX*8), DX
+	ADDQ AX, DX
+	VMOVSS (R8)(BX*4), X1
+	VFMADD231SS (SI)(DX*4), X1, X0
+	INCQ BX
+	CMPQ BX, R10
+	JLT  sstailtap
+	VMOVSS X0, (DI)(AX*4)
+	INCQ AX
+	JMP  sstail
+
+ssdone:
+	VZEROUPPER
+	RET

@@ -11,6 +11,13 @@ func axpyGo(a float32, x, y []float32) {
 	}
 }
 
+func sumScaledGo(dst, w, src []float32, offs []int) {
+	clear(dst)
+	for t, a := range w {
+		axpyGo(a, src[offs[t]:offs[t]+len(dst)], dst)
+	}
+}
+
 func dotGo(x, y []float32) float32 {
 	var s float32
 	for i, v := range x {

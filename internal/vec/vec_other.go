@@ -3,6 +3,7 @@
 package vec
 
 func axpy(a float32, x, y []float32)                { axpyGo(a, x, y) }
+func sumScaled(dst, w, src []float32, offs []int)   { sumScaledGo(dst, w, src, offs) }
 func dot(x, y []float32) float32                    { return dotGo(x, y) }
 func relu(dst, x []float32)                         { reluGo(dst, x) }
 func reluMask(g, y []float32)                       { reluMaskGo(g, y) }

@@ -102,6 +102,36 @@ func TestAxpyDot(t *testing.T) {
 	}
 }
 
+// TestSumScaled checks the fused sum of shifted copies bit for bit against
+// axpy over a cleared buffer, term by term, which it must round like.
+func TestSumScaled(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for n := 1; n <= 70; n += 3 {
+		for _, taps := range []int{1, 4, 9} {
+			src := randVec(r, n+40)
+			for i := range src {
+				if src[i] != src[i] || math.IsInf(float64(src[i]), 0) {
+					src[i] = 1
+				}
+			}
+			w := randVec(r, taps)
+			offs := make([]int, taps)
+			for i := range offs {
+				offs[i] = r.IntN(41)
+			}
+			got := randVec(r, n)
+			SumScaled(got, w, src, offs)
+			want := make([]float32, n)
+			for k, a := range w {
+				Axpy(a, src[offs[k]:], want)
+			}
+			if i := sameBits(got, want); i >= 0 {
+				t.Fatalf("n=%d taps=%d: [%d] = %v, want %v", n, taps, i, got[i], want[i])
+			}
+		}
+	}
+}
+
 func BenchmarkClampGrad(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	x, gy, gx := randVec(r, 1<<14), randVec(r, 1<<14), make([]float32, 1<<14)
