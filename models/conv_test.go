@@ -27,7 +27,7 @@ func TestConvReference(t *testing.T) {
 		{n: 3, c: 3, h: 4, w: 4, m: 5, kh: 3, kw: 3, group: 1, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1},
 		{n: 2, c: 2, h: 5, w: 3, m: 3, kh: 2, kw: 3, group: 1, sh: 1, sw: 1, dh: 2, dw: 2, pt: 0, pl: 1, pb: 2, pr: 3},
 		{n: 1, c: 1, h: 3, w: 2, m: 2, kh: 3, kw: 5, group: 1, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 2, pb: 1, pr: 2},
-		{n: 5, c: 4, h: 12, w: 12, m: 6, kh: 3, kw: 3, group: 1, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1},
+		{n: 5, c: 8, h: 12, w: 12, m: 6, kh: 3, kw: 3, group: 1, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1},
 		{n: 2, c: 3, h: 9, w: 7, m: 4, kh: 3, kw: 3, group: 1, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1},
 		{n: 4, c: 6, h: 7, w: 7, m: 4, kh: 1, kw: 1, group: 1, sh: 2, sw: 2, dh: 1, dw: 1},
 		{n: 3, c: 6, h: 5, w: 5, m: 8, kh: 1, kw: 1, group: 1, sh: 1, sw: 1, dh: 1, dw: 1},

@@ -436,9 +436,12 @@ func buildConv[T Float](c *buildCtx) (kernel[T], error) {
 	}
 	// Stride-1 convolutions whose padding wastes little (large maps) run as
 	// shifted GEMMs; on small maps the padded grid is mostly padding, and
-	// im2col's copies are cheap next to the GEMM over many channels.
+	// im2col's copies are cheap next to the GEMM over many channels. With
+	// few input channels each tap's product would be only that deep (a
+	// one-channel stem: kh·kw products of depth 1, and weight gradients one
+	// column wide), so im2col's single deep product wins there too.
 	useful := float64(wd.oh*wd.ow) / float64((wd.h+wd.pt+wd.pb)*(wd.w+wd.pl+wd.pr))
-	if k.groups == 1 && !k.depthwise && !wd.oneD && wd.sh == 1 && wd.sw == 1 && wd.dh == 1 && wd.dw == 1 && wd.kh*wd.kw > 1 && useful >= 0.7 {
+	if k.groups == 1 && !k.depthwise && !wd.oneD && wd.sh == 1 && wd.sw == 1 && wd.dh == 1 && wd.dw == 1 && wd.kh*wd.kw > 1 && useful >= 0.7 && k.c >= 8 {
 		k.setupShift()
 	}
 	k.slots = make([]convScratch[T], min(k.usedChunks(), parallel.Concurrency(), 64))
