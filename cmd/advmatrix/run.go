@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/advmatrix/advmatrix/internal/progress"
 	"github.com/advmatrix/advmatrix/internal/safeio"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/scenarios"
@@ -218,18 +218,17 @@ func parseShard(s string) (report.Shard, error) {
 // cellProgress draws a bar with an ETA on a terminal, and nothing
 // otherwise (logs and CI stay clean).
 func cellProgress(total int, shard report.Shard) func(done, n int, cell string, cached bool) {
-	if st, err := os.Stderr.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+	if !progress.Enabled() {
 		return nil
 	}
-	var bar *progressbar.ProgressBar
+	var bar *progress.Bar
 	return func(done, n int, cell string, cached bool) {
 		if bar == nil {
-			bar = progressbar.NewOptions(n, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("cells"),
-				progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
+			bar = progress.New("cells", n)
 		}
-		_ = bar.Set(done)
+		bar.Set(done)
 		if done == n {
-			_ = bar.Finish()
+			bar.Done()
 		}
 	}
 }
