@@ -163,6 +163,20 @@ func (a *AdaEA) Craft(ctx context.Context, surrogates []models.Classifier, b Bat
 	return adv, err
 }
 
+// craftStats reports the diagnostics for results: the mean fraction of
+// pixels DRF masked and the zero-gradient count.
+func (a *AdaEA) craftStats(ctx context.Context, ms []models.Classifier, b Batch) ([]float32, map[string]float64, error) {
+	adv, st, err := a.CraftStats(ctx, ms, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	var m float64
+	for _, v := range st.Masked {
+		m += v
+	}
+	return adv, map[string]float64{"drf_masked_fraction": m / float64(max(len(st.Masked), 1)), "zero_grad": float64(st.ZeroGrad)}, nil
+}
+
 // CraftStats runs the attack and returns its diagnostics.
 func (a *AdaEA) CraftStats(ctx context.Context, surrogates []models.Classifier, b Batch) ([]float32, AdaEAStats, error) {
 	var st AdaEAStats

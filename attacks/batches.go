@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/advmatrix/advmatrix/models"
 )
@@ -37,35 +38,79 @@ func splitmix64(x uint64) uint64 {
 // CWA do) but not on anything else. done, when not nil, is told the number
 // of images finished after each batch.
 func CraftInBatches(ctx context.Context, a Attack, ms []models.Classifier, b Batch, size int, done func(images int)) ([]float32, error) {
+	adv, _, err := CraftInBatchesStats(ctx, a, ms, b, size, done)
+	return adv, err
+}
+
+// statsCrafter is an attack that reports diagnostics of its own (AdaEA's
+// DRF masked fraction, CWA's zero-gradient counts) for a batch: counts add
+// up over batches, "_fraction" and "_mean" values are averaged weighted by
+// the batch's images.
+type statsCrafter interface {
+	craftStats(ctx context.Context, ms []models.Classifier, b Batch) ([]float32, map[string]float64, error)
+}
+
+// CraftInBatchesStats is CraftInBatches that also returns the attack's own
+// diagnostics over all batches, when it has any (nil otherwise).
+func CraftInBatchesStats(ctx context.Context, a Attack, ms []models.Classifier, b Batch, size int, done func(images int)) ([]float32, map[string]float64, error) {
 	n := len(b.Labels)
 	if size <= 0 {
-		return nil, fmt.Errorf("batch size %d must be positive", size)
+		return nil, nil, fmt.Errorf("batch size %d must be positive", size)
 	}
 	if n == 0 || len(b.X)%n != 0 {
-		return nil, fmt.Errorf("%d values for %d labels", len(b.X), n)
+		return nil, nil, fmt.Errorf("%d values for %d labels", len(b.X), n)
 	}
 	if b.Targets != nil && len(b.Targets) != n {
-		return nil, fmt.Errorf("%d targets for %d images", len(b.Targets), n)
+		return nil, nil, fmt.Errorf("%d targets for %d images", len(b.Targets), n)
 	}
 	per := len(b.X) / n
 	adv := make([]float32, len(b.X))
+	sc, hasStats := a.(statsCrafter)
+	var stats map[string]float64
 	for k, i := 0, 0; i < n; k, i = k+1, i+size {
 		j := min(n, i+size)
 		part := Batch{X: b.X[i*per : j*per], Labels: b.Labels[i:j], Seed: BatchSeed(b.Seed, k)}
 		if b.Targets != nil {
 			part.Targets = b.Targets[i:j]
 		}
-		out, err := a.Craft(ctx, ms, part)
+		var out []float32
+		var err error
+		if hasStats {
+			var st map[string]float64
+			out, st, err = sc.craftStats(ctx, ms, part)
+			stats = addStats(stats, st, float64(j-i)/float64(n))
+		} else {
+			out, err = a.Craft(ctx, ms, part)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("images %d-%d: %w", i, j-1, err)
+			return nil, nil, fmt.Errorf("images %d-%d: %w", i, j-1, err)
 		}
 		if len(out) != len(part.X) {
-			return nil, fmt.Errorf("%w: %d values returned for %d images", ErrInternal, len(out), j-i)
+			return nil, nil, fmt.Errorf("%w: %d values returned for %d images", ErrInternal, len(out), j-i)
 		}
 		copy(adv[i*per:], out)
 		if done != nil {
 			done(j - i)
 		}
 	}
-	return adv, nil
+	return adv, stats, nil
+}
+
+// addStats accumulates one batch's diagnostics: counts add, fractions and
+// means are weighted by the batch's share w of the images.
+func addStats(acc, st map[string]float64, w float64) map[string]float64 {
+	if st == nil {
+		return acc
+	}
+	if acc == nil {
+		acc = map[string]float64{}
+	}
+	for k, v := range st {
+		if strings.HasSuffix(k, "_fraction") || strings.HasSuffix(k, "_mean") {
+			acc[k] += w * v
+		} else {
+			acc[k] += v
+		}
+	}
+	return acc
 }

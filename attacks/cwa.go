@@ -104,6 +104,16 @@ func (a *CWA) Craft(ctx context.Context, surrogates []models.Classifier, b Batch
 	return adv, err
 }
 
+// craftStats reports the diagnostics for results: zero member gradients
+// and zero batch displacements (NaN in the reference code).
+func (a *CWA) craftStats(ctx context.Context, ms []models.Classifier, b Batch) ([]float32, map[string]float64, error) {
+	adv, st, err := a.CraftStats(ctx, ms, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return adv, map[string]float64{"zero_grad": float64(st.ZeroGrad), "zero_delta": float64(st.ZeroDelta)}, nil
+}
+
 // CraftStats runs the attack and returns its diagnostics.
 func (a *CWA) CraftStats(ctx context.Context, surrogates []models.Classifier, b Batch) ([]float32, CWAStats, error) {
 	var st CWAStats

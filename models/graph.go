@@ -64,6 +64,7 @@ type loadOptions struct {
 	maxElements        int64
 	maxActivationBytes int64 // 0: DefaultMaxActivationBytes
 	dir                string
+	allowNonFinite     bool
 }
 
 func parseGraph(data []byte, opt loadOptions) (*pb.ModelProto, *graph, error) {

@@ -1,6 +1,9 @@
 package report
 
 import (
+	"encoding/base64"
+	"fmt"
+
 	"github.com/advmatrix/advmatrix/metrics"
 	"github.com/advmatrix/advmatrix/provenance"
 )
@@ -81,6 +84,11 @@ type AttackResult struct {
 	// L0Threshold is the |δ| above which a value counts as changed in L0.
 	L0Threshold float64 `json:"l0_threshold"`
 
+	// AttackStats are the attack's own diagnostics, when it has any:
+	// AdaEA's mean DRF-masked fraction of pixels and zero-gradient count,
+	// CWA's zero-gradient and zero-displacement counts.
+	AttackStats map[string]float64 `json:"attack_stats,omitempty"`
+
 	// StrengthSelection, with --select-strength, records how the attack's
 	// strength was chosen before crafting.
 	StrengthSelection *StrengthSelection `json:"strength_selection,omitempty"`
@@ -152,9 +160,65 @@ type AttackParams struct {
 // VictimResult is one victim's evaluation. The embedded Scores are on the
 // float adversarial images; Quantized, when asked for, on the 8-bit ones.
 type VictimResult struct {
+	// Name is the victim's name in a scenario's pool.
+	Name  string   `json:"name,omitempty"`
 	Model ModelRef `json:"model"`
 	// Surrogate is set when the victim is one of the surrogates.
 	Surrogate bool `json:"surrogate"`
 	metrics.Scores
 	Quantized *metrics.Scores `json:"quantized,omitempty"`
+
+	// In scenario runs: Case is the DUMB case of the attacker and this
+	// victim ("C1"…"C8"); WhiteBox is set when the victim is the attacker
+	// itself.
+	Case     string `json:"case,omitempty"`
+	WhiteBox bool   `json:"white_box,omitempty"`
+	// Control is the victim on seeded random-sign noise of the attack's
+	// norm and ε (the same images), and Excess the attack's ASR on correct
+	// minus the control's, over the same images, with a paired interval
+	// (Newcombe's method 10). NoiseLevel says when the excess is not
+	// distinguishable from noise (its interval contains 0).
+	Control    *metrics.Scores     `json:"control,omitempty"`
+	Excess     *metrics.PairedDiff `json:"excess,omitempty"`
+	NoiseLevel bool                `json:"noise_level,omitempty"`
+	// Outcomes are the per-image results, so that a later gate can test
+	// paired differences on them.
+	Outcomes *Outcomes `json:"outcomes,omitempty"`
+}
+
+// Outcomes are per-image results as bit strings (bit i of byte i/8, least
+// significant first), base64-encoded: whether the victim classified image
+// i correctly when clean, after the attack and under the noise control.
+type Outcomes struct {
+	N       int    `json:"n"`
+	Clean   string `json:"clean_correct"`
+	Adv     string `json:"adv_correct"`
+	Control string `json:"control_correct,omitempty"`
+}
+
+// PackBits encodes a bit string as Outcomes stores it.
+func PackBits(bits []bool) string {
+	b := make([]byte, (len(bits)+7)/8)
+	for i, v := range bits {
+		if v {
+			b[i/8] |= 1 << (i % 8)
+		}
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// UnpackBits decodes n bits stored by PackBits.
+func UnpackBits(s string, n int) ([]bool, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("outcome bits: %w", err)
+	}
+	if len(b) != (n+7)/8 {
+		return nil, fmt.Errorf("outcome bits: %d bytes for %d images", len(b), n)
+	}
+	out := make([]bool, n)
+	for i := range out {
+		out[i] = b[i/8]&(1<<(i%8)) != 0
+	}
+	return out, nil
 }

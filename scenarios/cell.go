@@ -90,6 +90,12 @@ func (c *Cell) Check() error {
 			return err
 		}
 	}
+	for _, m := range append(append([]Model(nil), c.Surrogates...), c.Victims...) {
+		if f, ok := m.Classifier.(interface{ FixedBatch() int }); ok && f.FixedBatch() > 0 && f.FixedBatch() != c.Batch {
+			return fmt.Errorf("%s takes batches of exactly %d images (its batch axis is fixed): run with --batch %d and a --limit that is a multiple of it, or re-export it with a dynamic batch axis",
+				m.Ref.Path, f.FixedBatch(), f.FixedBatch())
+		}
+	}
 	shape := ref.InputShape()
 	if c.Strength != nil {
 		if err := c.Strength.prepare(c.Attack, c.Params, shape); err != nil {
@@ -128,6 +134,22 @@ func sameKind(m, ref Model, what string) error {
 
 // Run crafts, evaluates and scores the cell. Check must have succeeded.
 func (c *Cell) Run(ctx context.Context) (*Outcome, error) {
+	start := time.Now()
+	out, err := c.Craft(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.scoreVictims(ctx, out); err != nil {
+		return nil, err
+	}
+	out.Result.WallSeconds = time.Since(start).Seconds()
+	return out, nil
+}
+
+// Craft crafts the cell's adversarial examples and measures them (norms,
+// SSIM), leaving the victims to the caller: Run scores the cell's own, the
+// scenario runner scores and caches them one by one.
+func (c *Cell) Craft(ctx context.Context) (*Outcome, error) {
 	start := time.Now()
 	if c.probe == nil {
 		return nil, fmt.Errorf("%w: Cell.Run before Check", attacks.ErrInternal)
@@ -209,6 +231,11 @@ func (c *Cell) Run(ctx context.Context) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	if targets != nil {
+		if err := attacks.CheckTargets(targets, labels, k); err != nil {
+			return nil, fmt.Errorf("targets: %w", err)
+		}
+	}
 	res.Targets = targets
 
 	var done int
@@ -218,11 +245,12 @@ func (c *Cell) Run(ctx context.Context) (*Outcome, error) {
 			c.Progress(done, n)
 		}
 	}
-	adv, err := attacks.CraftInBatches(ctx, c.probe, cls, attacks.Batch{X: x, Labels: labels, Targets: targets, Seed: c.Seed}, c.Batch, progress)
+	adv, stats, err := attacks.CraftInBatchesStats(ctx, c.probe, cls, attacks.Batch{X: x, Labels: labels, Targets: targets, Seed: c.Seed}, c.Batch, progress)
 	if err != nil {
 		return nil, fmt.Errorf("%s on %w", c.Attack.Name, err)
 	}
 	res.AttackSeconds = time.Since(t0).Seconds()
+	res.AttackStats = stats
 	for _, m := range counted {
 		res.SurrogateForwardEvals += m.Forwards()
 		res.SurrogateGradEvals += m.Grads()
@@ -235,11 +263,12 @@ func (c *Cell) Run(ctx context.Context) (*Outcome, error) {
 		}
 	}
 
-	if err := c.score(ctx, &res, x, adv, labels, targets); err != nil {
+	out := &Outcome{Result: res, Clean: x, Adv: adv, Shape: d.Shape}
+	if err := c.measure(out); err != nil {
 		return nil, err
 	}
-	res.WallSeconds = time.Since(start).Seconds()
-	return &Outcome{Result: res, Clean: x, Adv: adv, Shape: d.Shape}, nil
+	out.Result.WallSeconds = time.Since(start).Seconds()
+	return out, nil
 }
 
 // targets resolves the cell's targets before crafting.
@@ -267,20 +296,19 @@ func (c *Cell) targets(ctx context.Context, cls []models.Classifier, x []float32
 	return nil, nil
 }
 
-// score evaluates every victim (the surrogates when there are none) on the
-// clean and adversarial images, and measures the perturbation.
-func (c *Cell) score(ctx context.Context, res *report.AttackResult, x, adv []float32, labels, targets []int) error {
-	t1 := time.Now()
-	n := len(labels)
-	C, H, W := c.Data.Shape[0], c.Data.Shape[1], c.Data.Shape[2]
+// measure fills in the perturbation's norms and SSIM (also after 8-bit
+// rounding with Quantize).
+func (c *Cell) measure(out *Outcome) error {
+	res, x, adv := &out.Result, out.Clean, out.Adv
+	n := res.N
+	C, H, W := out.Shape[0], out.Shape[1], out.Shape[2]
 	var err error
 	if res.Perturbation, err = metrics.PerturbationOf(x, adv, n); err != nil {
 		return err
 	}
 	res.MeanSSIM = metrics.MeanSSIM(x, adv, n, C, H, W)
-	var xq, advq []float32
 	if c.Quantize {
-		xq, advq = metrics.Quantize8(x), metrics.Quantize8(adv)
+		xq, advq := metrics.Quantize8(x), metrics.Quantize8(adv)
 		pq, err := metrics.PerturbationOf(xq, advq, n)
 		if err != nil {
 			return err
@@ -288,15 +316,29 @@ func (c *Cell) score(ctx context.Context, res *report.AttackResult, x, adv []flo
 		sq := metrics.MeanSSIM(xq, advq, n, C, H, W)
 		res.PerturbationQuantized, res.MeanSSIMQuantized = &pq, &sq
 	}
+	return nil
+}
+
+// scoreVictims evaluates every victim (the surrogates when there are none)
+// on the clean and adversarial images.
+func (c *Cell) scoreVictims(ctx context.Context, out *Outcome) error {
+	t1 := time.Now()
+	res, x, adv := &out.Result, out.Clean, out.Adv
+	labels, targets := c.Data.Labels, res.Targets
 	victims := c.Victims
 	if len(victims) == 0 {
 		victims = c.Surrogates
+	}
+	var xq, advq []float32
+	if c.Quantize {
+		xq, advq = metrics.Quantize8(x), metrics.Quantize8(adv)
 	}
 	for _, v := range victims {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		vr := report.VictimResult{Model: v.Ref, Surrogate: isSurrogate(v.Ref, res.Surrogates)}
+		var err error
 		if vr.Scores, err = Score(v, x, adv, labels, targets, c.Batch); err != nil {
 			return fmt.Errorf("victim %s: %w", v.Ref.Path, err)
 		}
@@ -322,6 +364,12 @@ func Score(m models.Classifier, x, adv []float32, labels, targets []int, batch i
 		return metrics.Scores{}, err
 	}
 	if err := models.LogitsInBatches(m, za, adv, batch); err != nil {
+		return metrics.Scores{}, err
+	}
+	if err := models.CheckFinite("logits", zc); err != nil {
+		return metrics.Scores{}, err
+	}
+	if err := models.CheckFinite("logits on the adversarial images", za); err != nil {
 		return metrics.Scores{}, err
 	}
 	return metrics.ScoreVictim(zc, za, labels, targets, k)
