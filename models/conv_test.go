@@ -35,6 +35,8 @@ func TestConvReference(t *testing.T) {
 		{n: 3, c: 5, h: 8, w: 9, m: 5, kh: 3, kw: 3, group: 5, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1},
 		{n: 2, c: 3, h: 8, w: 7, m: 3, kh: 3, kw: 2, group: 3, sh: 2, sw: 1, dh: 2, dw: 3, pt: 2, pl: 0, pb: 1, pr: 1},
 		{n: 1, c: 4, h: 6, w: 5, m: 4, kh: 5, kw: 5, group: 4, sh: 1, sw: 1, dh: 1, dw: 1, pt: 2, pl: 2, pb: 2, pr: 2},
+		{n: 2, c: 3, h: 10, w: 16, m: 3, kh: 3, kw: 3, group: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1},
+		{n: 1, c: 2, h: 7, w: 20, m: 2, kh: 5, kw: 3, group: 2, sh: 1, sw: 1, dh: 1, dw: 2, pt: 2, pl: 1, pb: 2, pr: 3},
 		{n: 2, c: 3, h: 1, w: 11, m: 3, kh: 1, kw: 3, group: 3, sh: 1, sw: 3, dh: 1, dw: 1, pt: 0, pl: 1, pb: 0, pr: 2},
 	}
 	r := rand.New(rand.NewPCG(5, 6))

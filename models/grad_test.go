@@ -69,6 +69,10 @@ func TestOpGradients(t *testing.T) {
 			return newTestGraph(13).input("x", -1, 4, 5, 6).randInit(r, "w", 4, 1, 3, 3).randInit(r, "b", 4).
 				node("Conv", []string{"x", "w", "b"}, []string{"y"}, aInt("group", 4), aInts("pads", 1, 1, 1, 1)).output("y")
 		}, [][]int{{1, 4, 5, 6}}},
+		{"Conv depthwise stride1 wide map (flat layout)", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 3, 6, 17).randInit(r, "w", 3, 1, 3, 3).randInit(r, "b", 3).
+				node("Conv", []string{"x", "w", "b"}, []string{"y"}, aInt("group", 3), aInts("pads", 1, 1, 1, 1)).output("y")
+		}, [][]int{{2, 3, 6, 17}}},
 		{"Conv depthwise 5x5 stride2 odd sizes", func() *testGraph {
 			return newTestGraph(13).input("x", -1, 2, 9, 8).randInit(r, "w", 2, 1, 5, 5).
 				node("Conv", []string{"x", "w"}, []string{"y"}, aInt("group", 2), aInts("pads", 2, 2, 2, 2), aInts("strides", 2, 2)).output("y")

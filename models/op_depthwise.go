@@ -1,6 +1,7 @@
 package models
 
 import (
+	"math"
 	"unsafe"
 
 	"github.com/advmatrix/advmatrix/internal/vec"
@@ -26,6 +27,16 @@ type dwPlan struct {
 	taps     []int
 	tapPhase []int
 	offs     []int // tap t reads the phase planes from offs[t] = tapPhase[t]·plane + taps[t]
+
+	// flat, for float32 at stride 1 with outputs as wide as the input:
+	// the plane is copied whole (one copy, not one per row) between zero
+	// rows into a buffer without side padding, and the sum of taps is
+	// written straight into the output. Taps that reach past the left or
+	// right edge read the neighbouring row there, so the pl leftmost and
+	// pr rightmost output columns are recomputed directly.
+	flat      bool
+	flatSlack int   // elements before and after the rows, for the edge taps' reads
+	flatOffs  []int // tap t reads from flatOffs[t] + oy·w + ox
 }
 
 func newDWPlan(w *window) *dwPlan {
@@ -39,6 +50,16 @@ func newDWPlan(w *window) *dwPlan {
 			p.tapPhase = append(p.tapPhase, (ri%w.sh)*w.sw+cj%w.sw)
 			p.taps = append(p.taps, (ri/w.sh)*p.wq+cj/w.sw)
 			p.offs = append(p.offs, p.tapPhase[len(p.tapPhase)-1]*p.plane+p.taps[len(p.taps)-1])
+		}
+	}
+	// On narrow maps the recomputed edge columns would be too large a share.
+	if w.sameWidth() && !w.oneD && w.w >= 4*(w.pl+w.pr) {
+		p.flat = true
+		p.flatSlack = max(w.pl, w.pr)
+		for i := 0; i < w.kh; i++ {
+			for j := 0; j < w.kw; j++ {
+				p.flatOffs = append(p.flatOffs, p.flatSlack+i*w.dh*w.w+j*w.dw-w.pl)
+			}
 		}
 	}
 	return p
@@ -100,6 +121,13 @@ func (k *convK[T]) merge(gphases, gx []T) {
 }
 
 func (k *convK[T]) depthwiseForward(x, wt, y []T, buf *dwBufs[T]) {
+	if x32, ok := asFloat32(x); ok && k.dw.flat {
+		w32, _ := asFloat32(wt)
+		y32, _ := asFloat32(y)
+		ph32, _ := asFloat32(buf.phases)
+		k.depthwiseFlat(x32, w32, y32, ph32)
+		return
+	}
 	w, p := k.w, k.dw
 	hw, kk, n := w.h*w.w, w.kh*w.kw, w.oh*p.wq
 	grid := buf.grid[:n]
@@ -122,6 +150,48 @@ func (k *convK[T]) depthwiseForward(x, wt, y []T, buf *dwBufs[T]) {
 			copy(yc[oy*w.ow:(oy+1)*w.ow], grid[oy*p.wq:])
 		}
 	}
+}
+
+// depthwiseFlat is depthwiseForward in the flat layout (see dwPlan.flat).
+func (k *convK[T]) depthwiseFlat(x, wt, y, buf []float32) {
+	w, p := k.w, k.dw
+	hw, kk := w.h*w.w, w.kh*w.kw
+	data := buf[p.flatSlack+w.pt*w.w : p.flatSlack+w.pt*w.w+hw]
+	clear(buf) // the zero rows and the slack are never written below
+	for c := 0; c < k.c; c++ {
+		xc, f := x[c*hw:(c+1)*hw], wt[c*kk:(c+1)*kk]
+		copy(data, xc)
+		yc := y[c*k.ohw : (c+1)*k.ohw]
+		vec.SumScaled(yc, f, buf, p.flatOffs)
+		for oy := 0; oy < w.oh; oy++ {
+			for ox := 0; ox < w.pl; ox++ {
+				yc[oy*w.ow+ox] = k.dwPoint(xc, f, oy, ox)
+			}
+			for ox := max(w.pl, w.ow-w.pr); ox < w.ow; ox++ {
+				yc[oy*w.ow+ox] = k.dwPoint(xc, f, oy, ox)
+			}
+		}
+	}
+}
+
+// dwPoint is one output of a stride-1 depthwise convolution of plane xc
+// with filter f, accumulated over the taps in order with fused
+// multiply-adds, as vec.SumScaled does (out-of-image taps add zero).
+func (k *convK[T]) dwPoint(xc, f []float32, oy, ox int) float32 {
+	w := k.w
+	var acc float32
+	for i := 0; i < w.kh; i++ {
+		iy := oy + i*w.dh - w.pt
+		for j := 0; j < w.kw; j++ {
+			ix := ox + j*w.dw - w.pl
+			var v float32
+			if iy >= 0 && iy < w.h && ix >= 0 && ix < w.w {
+				v = xc[iy*w.w+ix]
+			}
+			acc = float32(math.FMA(float64(f[i*w.kw+j]), float64(v), float64(acc)))
+		}
+	}
+	return acc
 }
 
 func (k *convK[T]) depthwiseBackward(x, wt, gy, gx, gw []T, buf *dwBufs[T]) {
