@@ -21,11 +21,13 @@ const (
 	actGeluTanh
 )
 
-// actK is an elementwise activation computed in float64 per element (the
-// float32 result is the correctly rounded value of a float64 evaluation,
-// within an ulp of PyTorch's), split over the cores for large tensors.
+// actK is an elementwise activation computed in float64 per element
+// (float32 results are within an ulp of the correctly rounded value; erf
+// there is erfFast, a piecewise polynomial, since math.Erf cost more than
+// the matrix products around it), split over the cores for large tensors.
 type actK[T Float] struct {
 	kind actKind
+	erf  func(float64) float64 // math.Erf in float64 programs, erfFast in float32 ones
 
 	split              rangeSplit
 	in, out, gout, gin [][]T
@@ -41,7 +43,11 @@ func buildAct[T Float](kind actKind) builder[T] {
 		if err != nil {
 			return nil, err
 		}
-		k := &actK[T]{kind: kind}
+		k := &actK[T]{kind: kind, erf: math.Erf}
+		var zero T
+		if _, ok := any(zero).(float32); ok {
+			k.erf = erfFast
+		}
 		if kind == actGelu {
 			a, err := c.attrString("approximate", "none")
 			if err != nil {
@@ -86,12 +92,12 @@ func (k *actK[T]) forwardRange(lo, hi int) {
 	switch k.kind {
 	case actErf:
 		for i, v := range x {
-			y[i] = T(math.Erf(float64(v)))
+			y[i] = T(k.erf(float64(v)))
 		}
 	case actGelu:
 		for i, v := range x {
 			f := float64(v)
-			y[i] = T(0.5 * f * (1 + math.Erf(f/sqrt2)))
+			y[i] = T(0.5 * f * (1 + k.erf(f/sqrt2)))
 		}
 	case actGeluTanh:
 		for i, v := range x {
@@ -113,7 +119,7 @@ func (k *actK[T]) backwardRange(lo, hi int) {
 		// d/dx x·Φ(x) = Φ(x) + x·φ(x)
 		for i, v := range x {
 			f := float64(v)
-			gx[i] += gy[i] * T(0.5*(1+math.Erf(f/sqrt2))+f*invSqrt2Pi*math.Exp(-0.5*f*f))
+			gx[i] += gy[i] * T(0.5*(1+k.erf(f/sqrt2))+f*invSqrt2Pi*math.Exp(-0.5*f*f))
 		}
 	case actGeluTanh:
 		for i, v := range x {

@@ -34,6 +34,14 @@ func TestTransformerOpGradients(t *testing.T) {
 				node("Add", []string{"b", "one"}, []string{"c"}).node("Mul", []string{"x", "c"}, []string{"d"}).
 				node("Mul", []string{"d", "half"}, []string{"y"}).output("y")
 		}, [][]int{{2, 9}}},
+		{"Mul and Div: elementwise, scalar first, scalar second", func() *testGraph {
+			return newTestGraph(13).input("a", 3, 8).input("b", 3, 8).init("s", nil, []float32{1.7}).
+				node("Abs", []string{"b"}, []string{"bb"}).init("one", nil, []float32{1}).node("Add", []string{"bb", "one"}, []string{"d"}).
+				node("Div", []string{"a", "d"}, []string{"q"}).node("Mul", []string{"q", "b"}, []string{"m"}).
+				node("Mul", []string{"s", "m"}, []string{"p"}).node("Div", []string{"p", "s"}, []string{"r"}).
+				node("Sub", []string{"s", "r"}, []string{"u"}).node("Div", []string{"s", "d"}, []string{"w"}).
+				node("Add", []string{"u", "w"}, []string{"y"}).output("y")
+		}, [][]int{{3, 8}, {3, 8}}},
 		{"LayerNormalization last axis", func() *testGraph {
 			return newTestGraph(17).input("x", -1, 5, 8).randInit(r, "s", 8).randInit(r, "b", 8).
 				node("LayerNormalization", []string{"x", "s", "b"}, []string{"y"}, aFloat("epsilon", 1e-6)).output("y")
@@ -234,5 +242,38 @@ func TestSliceToInt64Max(t *testing.T) {
 	got := runGraph[float32](t, tg, [][]int{{1, 5}}, []float32{0, 1, 2, 3, 4})
 	if len(got) != 3 || got[0] != 2 || got[2] != 4 {
 		t.Errorf("x[:, 2:INT64_MAX] = %v, want [2 3 4]", got)
+	}
+}
+
+// erfFast, rounded to float32, is within an ulp of float32(math.Erf)
+// everywhere, and within 1e-10 of math.Erf before rounding on (−4, 4)
+// (beyond, it is ±1, which is erf rounded to float32).
+func TestErfFast(t *testing.T) {
+	worstAbs, ulps := 0.0, 0
+	for i := -6000000; i <= 6000000; i++ {
+		x := float64(i) * 1e-6
+		got, want := erfFast(x), math.Erf(x)
+		if math.Abs(x) < 4 {
+			worstAbs = max(worstAbs, math.Abs(got-want))
+		}
+		g32, w32 := float32(got), float32(want)
+		if d := int(math.Float32bits(g32)) - int(math.Float32bits(w32)); d > ulps || -d > ulps {
+			ulps = max(d, -d)
+		}
+	}
+	t.Logf("erfFast: max abs error %.2g on (-4, 4), max %d float32 ulp on [-6, 6]", worstAbs, ulps)
+	if worstAbs > 1e-10 || ulps > 1 {
+		t.Errorf("erfFast: max abs error %.2g, %d float32 ulps", worstAbs, ulps)
+	}
+	for _, x := range []float64{math.Inf(1), math.Inf(-1), 0, math.Copysign(0, -1), 50} {
+		if got := erfFast(x); got != math.Erf(x) {
+			t.Errorf("erfFast(%v) = %v, want %v", x, got, math.Erf(x))
+		}
+	}
+	if got, want := erfFast(1e-30), math.Erf(1e-30); math.Abs(got-want) > 1e-10*want {
+		t.Errorf("erfFast(1e-30) = %v, want %v", got, want)
+	}
+	if !math.IsNaN(erfFast(math.NaN())) {
+		t.Error("erfFast(NaN) is not NaN")
 	}
 }
