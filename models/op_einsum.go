@@ -29,6 +29,9 @@ type einsumSpec struct {
 
 const einsumLetters = 52 // a–z, A–Z; ellipsis dimensions get ids from here on
 
+// einsumMaxPoints bounds the index space of an equation evaluated as a loop.
+const einsumMaxPoints = 1 << 30
+
 func labelID(r byte) int {
 	switch {
 	case r >= 'a' && r <= 'z':
@@ -225,6 +228,18 @@ func buildEinsum[T Float](c *buildCtx) (kernel[T], error) {
 	}
 	if k := newEinsumGemm[T](sp, shapes); k != nil {
 		return k, nil
+	}
+	// The loop visits every combination of labels: bound it, as tensor
+	// sizes are bounded.
+	points := int64(1)
+	for id, d := range sp.sizes {
+		if d < 0 || !slices.ContainsFunc(sp.ops, func(ids []int) bool { return slices.Contains(ids, id) }) {
+			continue
+		}
+		points *= int64(max(d, 1))
+		if points > einsumMaxPoints {
+			return nil, c.errorf("equation %q over shapes %v needs more than %d multiply-adds in a loop; only two-operand contractions run as matrix products", eq, shapes, int64(einsumMaxPoints))
+		}
 	}
 	return newEinsumLoop[T](sp, shapes), nil
 }

@@ -220,6 +220,8 @@ func TestTransformerOpErrors(t *testing.T) {
 		{"Einsum output label not in the inputs", head(13).node("Einsum", []string{"x"}, []string{"y"}, aString("equation", "bij->bk")), "is in no input"},
 		{"Einsum repeated output label", head(13).node("Einsum", []string{"x"}, []string{"y"}, aString("equation", "bij->bii")), "repeats"},
 		{"Einsum operand count", head(13).node("Einsum", []string{"x", "x"}, []string{"y"}, aString("equation", "bij->bi")), "has 1 operands"},
+		{"Einsum loop too large", newTestGraph(13).input("x", -1, 4, 6).init("a", []int{1024, 1024}, make([]float32, 1024*1024)).
+			node("Einsum", []string{"a", "a", "a"}, []string{"y"}, aString("equation", "ij,jk,kl->il")), "needs more than"},
 		{"Einsum two ellipses", head(13).node("Einsum", []string{"x"}, []string{"y"}, aString("equation", "...i...->i")), "two ellipses"},
 	}
 	for _, c := range cases {
