@@ -66,6 +66,10 @@ func TestTransformerOpGradients(t *testing.T) {
 				node("Slice", []string{"x", "s0", "e0", "ax"}, []string{"a"}).node("Slice", []string{"x", "s1", "e1", "ax"}, []string{"b"}).
 				node("Concat", []string{"a", "b"}, []string{"y"}, aInt("axis", 1)).output("y")
 		}, [][]int{{2, 5, 3}}},
+		{"Softmax and LogSoftmax rows split over cores", func() *testGraph {
+			return newTestGraph(13).input("x", 4, 50, 30).node("Softmax", []string{"x"}, []string{"a"}).
+				node("LogSoftmax", []string{"x"}, []string{"b"}).node("Add", []string{"a", "b"}, []string{"y"}).output("y")
+		}, [][]int{{4, 50, 30}}},
 		{"Mod fmod", func() *testGraph {
 			return newTestGraph(13).input("a", 3, 4).input("b", 4).node("Mod", []string{"a", "b"}, []string{"y"}, aInt("fmod", 1)).output("y")
 		}, [][]int{{3, 4}, {4}}},
@@ -277,5 +281,29 @@ func TestErfFast(t *testing.T) {
 	}
 	if !math.IsNaN(erfFast(math.NaN())) {
 		t.Error("erfFast(NaN) is not NaN")
+	}
+}
+
+// expFast is within 1e-10 relative of math.Exp where softmax uses it, and
+// handles the edges.
+func TestExpFast(t *testing.T) {
+	worst := 0.0
+	for i := 0; i <= 2000000; i++ {
+		x := -700 + float64(i)*0.00035 // [-700, 0]
+		worst = max(worst, math.Abs(expFast(x)/math.Exp(x)-1))
+	}
+	for i := 0; i <= 200000; i++ {
+		x := float64(i) * 0.0035 // [0, 700]
+		worst = max(worst, math.Abs(expFast(x)/math.Exp(x)-1))
+	}
+	t.Logf("expFast on [-700, 700]: max relative error %.2g", worst)
+	if worst > 1e-10 {
+		t.Errorf("expFast: max relative error %.2g", worst)
+	}
+	if expFast(0) != 1 && math.Abs(expFast(0)-1) > 1e-10 {
+		t.Errorf("expFast(0) = %v", expFast(0))
+	}
+	if expFast(-1000) != 0 || !math.IsInf(expFast(1000), 1) || !math.IsNaN(expFast(math.NaN())) || expFast(math.Inf(-1)) != 0 {
+		t.Error("expFast edges")
 	}
 }
