@@ -62,6 +62,9 @@ func memberGrad(m models.Classifier, dst, x []float32, labels []int, targeted bo
 	if err != nil {
 		return 0, err
 	}
+	if err := models.CheckFinite("surrogate gradient", dst); err != nil {
+		return 0, err
+	}
 	var s float64
 	for _, v := range ce {
 		s += v

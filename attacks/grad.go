@@ -73,9 +73,24 @@ func newGradient(ms []models.Classifier, fusion Fusion, targeted bool) (*gradien
 	return g, nil
 }
 
-// compute fills gs[k] = ∂L/∂xs[k] for labels (true labels, or targets when
-// targeted).
+// compute fills gs[k] = ∂L/∂xs[k] (see computeRaw) and refuses non-finite
+// gradients: a surrogate that returns NaN would otherwise leave the images
+// unchanged, and its victims would look robust.
 func (g *gradient) compute(xs, gs [][]float32, labels []int) error {
+	if err := g.computeRaw(xs, gs, labels); err != nil {
+		return err
+	}
+	for i, gi := range gs {
+		if err := models.CheckFinite(fmt.Sprintf("surrogate %d's gradient", i), gi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// computeRaw fills gs[k] = ∂L/∂xs[k] for labels (true labels, or targets when
+// targeted).
+func (g *gradient) computeRaw(xs, gs [][]float32, labels []int) error {
 	n := len(labels)
 	if len(g.dz) != n*g.k {
 		g.dz = make([]float32, n*g.k)

@@ -24,5 +24,9 @@
 //
 // Readers treat files as untrusted: headers are checked against the data
 // actually present and malformed input is an error naming the file, never a
-// panic.
+// panic. Only regular files are opened (a FIFO or a device is an error, not
+// a hang), memory is allocated for data actually present, an .npz archive
+// is decompressed only for x and y, and a class count inferred from the
+// labels is at most [MaxClasses]; [Dataset.CheckClasses] checks data
+// against a model's classes.
 package datasets

@@ -85,13 +85,23 @@ func McNemar(b, c int) float64 {
 		return 1
 	}
 	k := min(b, c)
-	// P(X ≤ k) summed in log space: n can be thousands.
 	var s float64
-	lgn, _ := math.Lgamma(float64(n + 1))
-	for i := 0; i <= k; i++ {
-		lgi, _ := math.Lgamma(float64(i + 1))
-		lgr, _ := math.Lgamma(float64(n - i + 1))
-		s += math.Exp(lgn - lgi - lgr - float64(n)*math.Ln2)
+	if n <= 1000 {
+		// P(X = i) by the recurrence p(i+1) = p(i)·(n−i)/(i+1) from 2⁻ⁿ:
+		// exact for the small counts gates usually see.
+		p := math.Ldexp(1, -n)
+		for i := 0; i <= k; i++ {
+			s += p
+			p = p * float64(n-i) / float64(i+1)
+		}
+	} else {
+		// In log space: 2⁻ⁿ underflows.
+		lgn, _ := math.Lgamma(float64(n + 1))
+		for i := 0; i <= k; i++ {
+			lgi, _ := math.Lgamma(float64(i + 1))
+			lgr, _ := math.Lgamma(float64(n - i + 1))
+			s += math.Exp(lgn - lgi - lgr - float64(n)*math.Ln2)
+		}
 	}
 	return min(1, 2*s)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
+	"github.com/advmatrix/advmatrix/internal/safeio"
 )
 
 // Classifier is what attacks and evaluations need from an image classifier:
@@ -39,11 +39,21 @@ type Classifier interface {
 // (initializer, constant or intermediate): 2^28 elements, 1 GiB of float32.
 const DefaultMaxTensorElements = 1 << 28
 
+// MaxModelBytes bounds the size of an ONNX file LoadFile and InspectFile
+// read: protobuf's own limit, beyond which exporters move the weights to
+// external data files.
+const MaxModelBytes = 1 << 31
+
 // Option configures Load.
 type Option func(*loadOptions)
 
 // WithMaxTensorElements changes the per-tensor size limit.
 func WithMaxTensorElements(n int64) Option { return func(o *loadOptions) { o.maxElements = n } }
+
+// AllowNonFinite lets a model with NaN or infinite weights load, for
+// looking into a broken model; by default they are an error naming the
+// initializer (see Load).
+func AllowNonFinite() Option { return func(o *loadOptions) { o.allowNonFinite = true } }
 
 // Model is an ONNX image classifier compiled for execution. Its methods are
 // safe for concurrent use: each call borrows a program compiled for its
@@ -78,9 +88,10 @@ type progKey struct {
 }
 
 // LoadFile reads an ONNX model. External tensor data is read only from
-// files inside the model's folder.
+// files inside the model's folder. path must name a regular file of at
+// most MaxModelBytes.
 func LoadFile(path string, opts ...Option) (*Model, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadModelFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
@@ -91,7 +102,23 @@ func LoadFile(path string, opts ...Option) (*Model, error) {
 	return m, nil
 }
 
+// ReadModelFile reads the bytes of an ONNX file the way LoadFile does:
+// only a regular file (not a FIFO or a device such as /dev/zero) of at
+// most MaxModelBytes. Callers that hash a model before loading it should
+// read it with this.
+func ReadModelFile(path string) ([]byte, error) {
+	return safeio.ReadFile(path, MaxModelBytes)
+}
+
 // Load reads an ONNX model from memory (external data is refused).
+//
+// Untrusted models are bounded: every tensor has at most
+// DefaultMaxTensorElements elements (see WithMaxTensorElements). A float
+// initializer holding NaN, or a weight (a float32 initializer used as data)
+// holding ±Inf, is an error naming the initializer, unless AllowNonFinite
+// is given: such a model computes NaN logits, which evaluations would
+// count as wrong answers and attacks as zero gradients, silently. (Infinite
+// constants read at compile time, such as Clip bounds, are allowed.)
 func Load(data []byte, opts ...Option) (*Model, error) {
 	return load(data, "", opts)
 }
@@ -104,6 +131,11 @@ func load(data []byte, dir string, opts []Option) (*Model, error) {
 	mp, g, err := parseGraph(data, o)
 	if err != nil {
 		return nil, err
+	}
+	if !o.allowNonFinite {
+		if err := checkFiniteConstants(mp, g, o.maxElements); err != nil {
+			return nil, err
+		}
 	}
 	m := &Model{proto: mp, g: g, opt: o, pool: map[progKey][]*program[float32]{}}
 	if len(g.inputs) != 1 {
@@ -133,18 +165,20 @@ func load(data []byte, dir string, opts []Option) (*Model, error) {
 	if !g.dependsOn(g.outputs[0].name, in.name) {
 		return nil, fmt.Errorf("output %q does not depend on the values of input %q", g.outputs[0].name, in.name)
 	}
-	// Compile once at batch 1: it validates every op and tells the class count.
-	p, err := m.checkout(1, modeForward)
+	// Compile once at batch 1 (or at the batch size the input fixes, the
+	// only one that runs): it validates every op and tells the class count.
+	batch := max(1, m.FixedBatch())
+	p, err := m.checkout(batch, modeForward)
 	if err != nil {
 		return nil, err
 	}
-	defer m.checkin(1, modeForward, p)
+	defer m.checkin(batch, modeForward, p)
 	out := p.outputs[0]
 	if out < 0 {
 		return nil, fmt.Errorf("output %q does not depend on the input", g.outputs[0].name)
 	}
-	if s := p.shapes[out]; len(s) != 2 || s[0] != 1 || s[1] < 1 {
-		return nil, fmt.Errorf("output %q has shape %v at batch 1; a classifier outputs N×classes logits", g.outputs[0].name, s)
+	if s := p.shapes[out]; len(s) != 2 || s[0] != batch || s[1] < 1 {
+		return nil, fmt.Errorf("output %q has shape %v at batch %d; a classifier outputs N×classes logits", g.outputs[0].name, s, batch)
 	} else {
 		m.classes = s[1]
 	}
@@ -153,6 +187,15 @@ func load(data []byte, dir string, opts []Option) (*Model, error) {
 
 // InputShape is C×H×W of one image.
 func (m *Model) InputShape() []int { return append([]int(nil), m.inShape...) }
+
+// FixedBatch is the batch size the model's input declares, or 0 if its
+// batch axis is symbolic (any batch size runs).
+func (m *Model) FixedBatch() int {
+	if d := m.g.inputs[0].dims[0]; d.size > 0 {
+		return d.size
+	}
+	return 0
+}
 
 // NumClasses is the number of logits.
 func (m *Model) NumClasses() int { return m.classes }

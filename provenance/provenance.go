@@ -8,7 +8,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/advmatrix/advmatrix/internal/safeio"
 )
 
 // File records an input by path and content hash. Path is what the user
@@ -33,7 +34,7 @@ func Digest(b []byte) string {
 
 // HashFile describes the file at path by streaming it through SHA-256.
 func HashFile(path string) (File, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path, -1)
 	if err != nil {
 		return File{Path: path}, err
 	}

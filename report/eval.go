@@ -43,3 +43,27 @@ type EvalResult struct {
 	WallSeconds     float64 `json:"wall_seconds"`
 	ImagesPerSecond float64 `json:"images_per_second"`
 }
+
+// GradResult is what `advmatrix grad --json` prints: the input gradient of
+// the sum-reduced softmax cross-entropy with given labels, or a
+// vector–Jacobian product with a given cotangent, and its norms.
+type GradResult struct {
+	Schema         string          `json:"schema"`
+	ToolVersion    string          `json:"tool_version"`
+	Model          ModelRef        `json:"model"`
+	Input          provenance.File `json:"input"`
+	Shape          []int           `json:"shape"`
+	Mode           string          `json:"mode"` // GradCrossEntropySum or GradVJP
+	Loss           *float64        `json:"loss,omitempty"`
+	Out            string          `json:"out"`
+	GradLinf       float64         `json:"grad_linf"`
+	GradL2         float64         `json:"grad_l2"`
+	ComputeSeconds float64         `json:"compute_seconds"`
+	WallSeconds    float64         `json:"wall_seconds"`
+}
+
+// The modes of a GradResult.
+const (
+	GradCrossEntropySum = "cross_entropy_sum"
+	GradVJP             = "vjp"
+)

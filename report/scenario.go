@@ -81,14 +81,19 @@ type Cell struct {
 	// Key is the content address of the crafting run: a hash of the tool
 	// version, the attack and its complete settings, the surrogates' and
 	// the data's bytes, the seed and the batch size.
-	Key      string   `json:"key"`
-	Attacker string   `json:"attacker"`
-	Members  []string `json:"members,omitempty"`
-	Source   string   `json:"source"`
-	Arch     string   `json:"arch"`
-	Balance  string   `json:"balance"`
-	Attack   string   `json:"attack"` // the line's name
-	Eps      float64  `json:"eps"`
+	Key string `json:"key"`
+	// ExamplesSHA256 hashes the clean and adversarial images (float32,
+	// little-endian): two runs evaluated victims on the same examples
+	// exactly when it is equal, which paired tests against a baseline
+	// require.
+	ExamplesSHA256 string   `json:"examples_sha256"`
+	Attacker       string   `json:"attacker"`
+	Members        []string `json:"members,omitempty"`
+	Source         string   `json:"source"`
+	Arch           string   `json:"arch"`
+	Balance        string   `json:"balance"`
+	Attack         string   `json:"attack"` // the line's name
+	Eps            float64  `json:"eps"`
 	// Budget is what the attack ran with: ε, steps and step size.
 	Budget Budget `json:"budget"`
 	// NoEffectiveStrength is set when strength selection found no

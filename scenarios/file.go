@@ -4,7 +4,6 @@ import (
 	_ "embed"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -14,7 +13,13 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/advmatrix/advmatrix/attacks"
+	"github.com/advmatrix/advmatrix/internal/safeio"
+	"github.com/advmatrix/advmatrix/internal/yamlstrict"
 )
+
+// FileError is a problem in a scenario file: the file, the line and what
+// is wrong there.
+type FileError = yamlstrict.FileError
 
 // File is a scenario file as written: who attacks whom, with what, on
 // which images. docs/scenarios.md documents every key; Parse checks them.
@@ -120,20 +125,21 @@ type StrengthEntry struct {
 	Line    int       `yaml:"-"`
 }
 
-func (s *StrengthEntry) unmarshalNode(d *strictDecoder, n *yaml.Node, path string) error {
+// UnmarshalStrict implements yamlstrict.Unmarshaler.
+func (s *StrengthEntry) UnmarshalStrict(d *yamlstrict.Decoder, n *yaml.Node, path string) error {
 	if n.Kind == yaml.ScalarNode {
 		if n.Tag != "!!bool" {
-			return d.fail(n, "%s: want true, false or a mapping with grid and ssim_min", path)
+			return d.Fail(n, "%s: want true, false or a mapping with grid and ssim_min", path)
 		}
 		if n.Value != "true" {
-			return d.fail(n, "%s: false is the same as leaving it out; remove the line", path)
+			return d.Fail(n, "%s: false is the same as leaving it out; remove the line", path)
 		}
 		s.Line = n.Line
 		return nil
 	}
 	type plain StrengthEntry
 	var p plain
-	if err := d.decodeStruct(n, reflectValue(&p), path); err != nil {
+	if err := d.DecodeStruct(n, reflectValue(&p), path); err != nil {
 		return err
 	}
 	*s = StrengthEntry(p)
@@ -143,18 +149,19 @@ func (s *StrengthEntry) unmarshalNode(d *strictDecoder, n *yaml.Node, path strin
 // Floats is one number or a list of numbers.
 type Floats []float64
 
-func (f *Floats) unmarshalNode(d *strictDecoder, n *yaml.Node, path string) error {
+// UnmarshalStrict implements yamlstrict.Unmarshaler.
+func (f *Floats) UnmarshalStrict(d *yamlstrict.Decoder, n *yaml.Node, path string) error {
 	var vals []float64
 	if n.Kind == yaml.SequenceNode {
 		if len(n.Content) == 0 {
-			return d.fail(n, "%s: an empty list", path)
+			return d.Fail(n, "%s: an empty list", path)
 		}
-		if err := d.decode(n, reflectValue(&vals), path); err != nil {
+		if err := d.Decode(n, reflectValue(&vals), path); err != nil {
 			return err
 		}
 	} else {
 		var v float64
-		if err := d.decode(n, reflectValue(&v), path); err != nil {
+		if err := d.Decode(n, reflectValue(&v), path); err != nil {
 			return err
 		}
 		vals = []float64{v}
@@ -182,9 +189,12 @@ const DefaultName = "embedded:default.yaml"
 // and victims, I-FGSM and a DUMB corruption with SSIM-bounded strength.
 func Default() ([]byte, string) { return defaultScenario, DefaultName }
 
+// MaxFileBytes bounds a scenario or policy file.
+const MaxFileBytes = 16 << 20
+
 // ReadFile reads and parses a scenario file.
 func ReadFile(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
@@ -198,7 +208,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]*$`)
 // name the file, the line and the key.
 func Parse(file string, data []byte) (*File, error) {
 	var f File
-	if err := DecodeYAML(file, data, &f); err != nil {
+	if err := yamlstrict.Decode(file, data, &f); err != nil {
 		return nil, err
 	}
 	if err := f.check(file); err != nil {

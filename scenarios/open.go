@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/advmatrix/advmatrix/datasets"
@@ -30,7 +29,7 @@ func ReadModel(spec string) ([]byte, provenance.File, error) {
 		}
 		return b, provenance.File{Path: spec, SHA256: zoo.SHA256(name)}, nil
 	}
-	b, err := os.ReadFile(spec)
+	b, err := models.ReadModelFile(spec)
 	if err != nil {
 		return nil, provenance.File{}, fmt.Errorf("model: %w", err)
 	}

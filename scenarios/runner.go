@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -231,7 +232,7 @@ func (r *Runner) runCell(ctx context.Context, pc *PlannedCell) (*report.Cell, bo
 		return nil, false, err
 	}
 	res := out.Result
-	rc := &report.Cell{Index: pc.Index, Key: key, Attacker: pc.Attacker.Name, Source: pc.Attacker.Source,
+	rc := &report.Cell{Index: pc.Index, Key: key, ExamplesSHA256: examplesHash(out.Clean, out.Adv), Attacker: pc.Attacker.Name, Source: pc.Attacker.Source,
 		Arch: pc.Attacker.Arch, Balance: pc.Attacker.Balance, Attack: pc.Entry.label(), Eps: res.Params.Eps,
 		Budget: report.Budget{Norm: res.Params.Norm, Eps: res.Params.Eps, Steps: res.Params.Steps, Alpha: res.Params.Alpha}}
 	if pc.Attacker.Kind != "model" {
@@ -578,4 +579,17 @@ func transferMatrix(attack string, eps float64, cells []*report.Cell, attackers,
 		m.Excess = excess
 	}
 	return m
+}
+
+// examplesHash is the sha256 of the clean and adversarial images.
+func examplesHash(clean, adv []float32) string {
+	h := sha256.New()
+	var b [4]byte
+	for _, xs := range [][]float32{clean, adv} {
+		for _, v := range xs {
+			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+			h.Write(b[:])
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -115,6 +116,12 @@ func (c *Config) validate() error {
 
 // Fit trains m on d.
 func Fit(m Trainable, d *datasets.Dataset, cfg Config) (*Result, error) {
+	return FitContext(context.Background(), m, d, cfg)
+}
+
+// FitContext is Fit that stops with ctx's error, checked before every
+// batch, when ctx is done (the model then holds the last step's weights).
+func FitContext(ctx context.Context, m Trainable, d *datasets.Dataset, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -133,9 +140,10 @@ func Fit(m Trainable, d *datasets.Dataset, cfg Config) (*Result, error) {
 	if d.Labels == nil {
 		return nil, errors.New("training data has no labels")
 	}
+	// Labels index the logits: every one must be a class of the model.
 	k := m.NumClasses()
-	if d.Classes > k {
-		return nil, fmt.Errorf("data has %d classes, the model outputs %d", d.Classes, k)
+	if err := d.CheckClasses(k); err != nil {
+		return nil, fmt.Errorf("the model outputs %d classes: %w", k, err)
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x747261696e))
 	trainIdx, valIdx := split(d.Len(), cfg.ValFraction, rng)
@@ -176,6 +184,9 @@ func Fit(m Trainable, d *datasets.Dataset, cfg Config) (*Result, error) {
 		correct, seen := 0, 0
 		lr := 0.0
 		for b := 0; b < len(perm); b += cfg.Batch {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
 			e := min(len(perm), b+cfg.Batch)
 			nb := e - b
 			xb, yb := x[:nb*size], y[:nb]

@@ -13,6 +13,7 @@ import (
 
 	"github.com/advmatrix/advmatrix/attacks"
 	"github.com/advmatrix/advmatrix/datasets/npy"
+	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	"github.com/advmatrix/advmatrix/internal/imgio"
 	"github.com/advmatrix/advmatrix/internal/progress"
 	"github.com/advmatrix/advmatrix/report"
@@ -85,44 +86,7 @@ func newAttackCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "attack",
 		Short: "Craft adversarial examples on surrogates and measure how often they fool victims",
-		Long: `attack crafts adversarial examples on the --surrogate models (an ensemble when
-several are given) for images of --data, and evaluates them on each --victim.
-With no --victim the examples are evaluated on the surrogates themselves
-(white-box), and the output says so.
-
-For each victim it reports clean accuracy, adversarial accuracy and the three
-attack-success rates the literature mixes up, with their denominators and 95%
-intervals: asr_all = 1 − adv_acc over all images; asr_on_correct over the images
-the victim gets right when clean; asr_ratio = 1 − adv_acc/clean_acc (not a
-proportion: its interval combines 97.5% Wilson bounds of both accuracies). Then
-perturbation norms (L∞, L2, L0 counting values with |δ| > 1e-8), mean SSIM,
-surrogate forward and gradient evaluations (in images) and times.
-
-Settings not given take the attack's defaults for the image shape (MNIST-scale
-for 1-channel images), printed with the results. --param key=value sets an
-attack's own settings. Images are crafted --batch at a time (batch b uses seed
-+ b); ensemble attacks with per-batch statistics (AdaEA, CWA) depend on it.
---targeted random|least picks the targets before crafting (seeded; least: the
-class with the lowest summed surrogate logit on the clean image) and records them.
---quantize also evaluates after rounding to 8 bits, round(x·255)/255.
-Nothing is written unless the whole run succeeds.
-
---select-strength first chooses the attack's strength as DUMB does: on the
-first surrogate alone, on the same images, batches and seeds, it crafts with
-each strength of DUMB's grid for the attack (ε 0.01, 0.02, …, 0.30 for the
-gradient attacks; ε 0.10, 0.15, …, 0.30 for square; the radius, σ or amount
-grids of boxblur, gaussnoise and saltpepper; blackbox's box sides scaled to the
-image side), or of --strengths a,b,c, and takes the one with the highest
-untargeted ASR on the surrogate (over the images it gets right when clean) among
-those keeping the mean SSIM above --ssim-min, ties to the smaller. The run then
-crafts with it as if given (ε, or the corruption's --param) and evaluates the
-victims as usual; the table is printed and recorded as strength_selection. It
-does not go with --targeted, nor with the strength given explicitly;
-greyscale, invert and splitmerge have no strength. The selection's evaluations
-and time are reported apart from the run's.
-
-Attacks:
-` + attackList(),
+		Long:  attackHelp(),
 		Example: `  advmatrix attack --attack fgsm --surrogate zoo:lenet-mnist --victim victim.onnx
   advmatrix attack --attack mifgsm --surrogate a.onnx --surrogate b.onnx --victim v.onnx \
       --eps 0.2 --steps 20 --limit 1000 --json > result.json
@@ -253,6 +217,9 @@ func runAttack(cmd *cobra.Command, f *attackFlags) error {
 		return err
 	}
 	cell.Data = data
+	if err := checkAttackOutputs(f, data); err != nil {
+		return err
+	}
 	bar := progress.New("attack "+cell.Attack.Name, data.Len())
 	shown := 0
 	cell.Progress = func(done, _ int) { bar.Add(done - shown); shown = done }
@@ -419,4 +386,70 @@ func attackNames() string {
 		names = append(names, s.Name)
 	}
 	return strings.Join(names, ", ")
+}
+
+// attackHelp is the long help of `advmatrix attack`.
+func attackHelp() string {
+	return `attack crafts adversarial examples on the --surrogate models (an ensemble when
+several are given) for images of --data, and evaluates them on each --victim.
+With no --victim the examples are evaluated on the surrogates themselves
+(white-box), and the output says so.
+
+For each victim it reports clean accuracy, adversarial accuracy and the three
+attack-success rates the literature mixes up, with their denominators and 95%
+intervals: asr_all = 1 − adv_acc over all images; asr_on_correct over the images
+the victim gets right when clean; asr_ratio = 1 − adv_acc/clean_acc (not a
+proportion: its interval combines 97.5% Wilson bounds of both accuracies). Then
+perturbation norms (L∞, L2, L0 counting values with |δ| > 1e-8), mean SSIM,
+surrogate forward and gradient evaluations (in images) and times.
+
+Settings not given take the attack's defaults for the image shape (MNIST-scale
+for 1-channel images), printed with the results. --param key=value sets an
+attack's own settings. Images are crafted --batch at a time, each batch with a
+seed hashed from --seed and its index (results record the rule); ensemble
+attacks with per-batch statistics (AdaEA, CWA) depend on the batch size.
+--targeted random|least picks the targets before crafting (seeded; least: the
+class with the lowest summed surrogate logit on the clean image) and records them.
+--quantize also evaluates after rounding to 8 bits, round(x·255)/255.
+Nothing is written unless the whole run succeeds.
+
+--select-strength first chooses the attack's strength as DUMB does: on the
+first surrogate alone, on the same images, batches and seeds, it crafts with
+each strength of DUMB's grid for the attack (ε 0.01, 0.02, …, 0.30 for the
+gradient attacks; ε 0.10, 0.15, …, 0.30 for square; the radius, σ or amount
+grids of boxblur, gaussnoise and saltpepper; blackbox's box sides scaled to the
+image side), or of --strengths a,b,c, and takes the one with the highest
+untargeted ASR on the surrogate (over the images it gets right when clean) among
+those keeping the mean SSIM above --ssim-min, ties to the smaller. The run then
+crafts with it as if given (ε, or the corruption's --param) and evaluates the
+victims as usual; the table is printed and recorded as strength_selection. It
+does not go with --targeted, nor with the strength given explicitly;
+greyscale, invert and splitmerge have no strength. The selection's evaluations
+and time are reported apart from the run's.
+
+Attacks:
+` + attackList()
+}
+
+// checkAttackOutputs refuses outputs that collide with each other or with
+// an input (a model, the targets, a data file): a run must never overwrite
+// what it reads.
+func checkAttackOutputs(f *attackFlags, data scenarios.Data) error {
+	var outs []string
+	for _, o := range []string{f.saveAdv, f.grid} {
+		if o != "" {
+			outs = append(outs, o)
+		}
+	}
+	if len(outs) == 0 {
+		return nil
+	}
+	inputs := append(append([]string(nil), f.surrogates...), f.victims...)
+	if f.targets != "" {
+		inputs = append(inputs, f.targets)
+	}
+	for _, s := range data.Ref.Sources {
+		inputs = append(inputs, s.Path)
+	}
+	return atomicfile.CheckOutputs(outs, inputs)
 }

@@ -2,11 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
+
+	"github.com/advmatrix/advmatrix/internal/atomicfile"
 )
 
 func writeJSON(w io.Writer, v any) error {
@@ -15,31 +13,15 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func pct(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
-
-func shapeString(s []int) string {
-	parts := make([]string, len(s))
-	for i, d := range s {
-		parts[i] = fmt.Sprint(d)
-	}
-	return strings.Join(parts, "×")
-}
-
-// checkOutputDir fails early, before any work, when an output file's
-// folder does not exist. An empty path is no output.
+// checkOutputDir fails early, before any work, when an output file
+// cannot be written: its folder is missing or read-only, or the path is a
+// device, FIFO, socket, folder or link rather than a regular file (which
+// advmatrix never replaces). An empty path is no output.
 func checkOutputDir(path string) error {
 	if path == "" {
 		return nil
 	}
-	dir := filepath.Dir(path)
-	st, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("cannot write %s: %s is not a folder", path, dir)
-	}
-	return nil
+	return atomicfile.CheckOutput(path)
 }
 
 // pendingFile is an output ready to be written.
@@ -51,40 +33,10 @@ type pendingFile struct {
 // writeFilesAtomic writes every file to a temporary file beside it and
 // renames them into place only when all were written, so that a failed run
 // leaves none of its outputs (and no temporary files) behind.
-func writeFilesAtomic(files []pendingFile) (err error) {
-	var tmps []string
-	defer func() {
-		if err != nil {
-			for _, t := range tmps {
-				os.Remove(t)
-			}
-		}
-	}()
+func writeFilesAtomic(files []pendingFile) error {
+	var fs []atomicfile.File
 	for _, f := range files {
-		tmp, err := os.CreateTemp(filepath.Dir(f.path), "."+filepath.Base(f.path)+".tmp*")
-		if err != nil {
-			return fmt.Errorf("write %s: %w", f.path, err)
-		}
-		tmps = append(tmps, tmp.Name())
-		_, err = tmp.Write(f.data)
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Chmod(tmp.Name(), 0o644)
-		}
-		if err != nil {
-			return fmt.Errorf("write %s: %w", f.path, err)
-		}
+		fs = append(fs, atomicfile.File{Path: f.path, Data: f.data})
 	}
-	for i, f := range files {
-		if err := os.Rename(tmps[i], f.path); err != nil {
-			// Undo the renames already done.
-			for _, g := range files[:i] {
-				os.Remove(g.path)
-			}
-			return fmt.Errorf("write %s: %w", f.path, err)
-		}
-	}
-	return nil
+	return atomicfile.WriteFiles(fs...)
 }

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/advmatrix/advmatrix/attacks"
+	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	"github.com/spf13/cobra"
 )
 
@@ -53,7 +54,7 @@ Exit codes: 0 done, 1 a gate failed, 2 usage or input error, 3 internal error.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newInspectCmd(), newEvalCmd(), newGradCmd(), newAttackCmd(), newVersionCmd())
-	root.AddCommand(newTrainCmd(), newZooCmd(), newRunCmd(), newMergeResultsCmd())
+	root.AddCommand(newTrainCmd(), newZooCmd(), newRunCmd(), newMergeResultsCmd(), newGateCmd(), newEnsembleCmd())
 	return root
 }
 
@@ -85,6 +86,9 @@ func withSignals() (context.Context, func()) {
 		select {
 		case s := <-sigs:
 			signal.Stop(sigs)
+			// Outputs being written are dropped; the run stops at its next
+			// check of the context.
+			atomicfile.CleanupTemps()
 			cancel(&signalError{s})
 		case <-done:
 		}

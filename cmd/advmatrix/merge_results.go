@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/advmatrix/advmatrix/internal/safeio"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/scenarios"
 )
@@ -57,7 +57,7 @@ whose run was interrupted.`,
 
 // readScenarioResult reads a results.json written by advmatrix run.
 func readScenarioResult(path string) (*report.ScenarioResult, error) {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, 1<<30)
 	if err != nil {
 		return nil, err
 	}

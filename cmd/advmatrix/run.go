@@ -12,12 +12,14 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/advmatrix/advmatrix/internal/safeio"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/scenarios"
 )
 
 type runFlags struct {
 	out, format, cache, shard string
+	gate, junit               string
 	limit                     int
 	seed                      uint64
 	noCache, printDefault     bool
@@ -62,6 +64,8 @@ the shards' results.json into what one run writes.`,
 	fl.BoolVar(&f.noCache, "no-cache", false, "neither read nor write the cache")
 	fl.StringVar(&f.shard, "shard", "", "run shard I of N (I/N, from 0) or auto/N (I from JOB_COMPLETION_INDEX)")
 	fl.BoolVar(&f.printDefault, "print-default", false, "print the embedded default scenario and exit")
+	fl.StringVar(&f.gate, "gate", "", "judge the results by this policy (as advmatrix gate does; exit 1 when a rule fails)")
+	fl.StringVar(&f.junit, "junit", "", "with --gate, also write the verdict as JUnit XML")
 	return cmd
 }
 
@@ -73,6 +77,14 @@ func runScenario(cmd *cobra.Command, args []string, f *runFlags) error {
 	}
 	if err := checkRunFlags(cmd, f); err != nil {
 		return err
+	}
+	var policy *report.Policy
+	if f.gate != "" {
+		p, err := report.ReadPolicy(f.gate)
+		if err != nil {
+			return fmt.Errorf("--gate: %w", err)
+		}
+		policy = p
 	}
 	runner, err := scenarioRunner(cmd, args, f)
 	if err != nil {
@@ -96,7 +108,20 @@ func runScenario(cmd *cobra.Command, args []string, f *runFlags) error {
 	if err != nil {
 		return err
 	}
-	return writeRunOutputs(cmd, res, f)
+	var verdict *report.GateResult
+	if policy != nil {
+		if verdict, err = report.Gate(policy, res, nil); err != nil {
+			return fmt.Errorf("--gate: %w", err)
+		}
+		verdict.Policy, verdict.Results = f.gate, filepath.Join(f.out, "results.json")
+	}
+	if err := writeRunOutputs(cmd, res, verdict, f); err != nil {
+		return err
+	}
+	if verdict != nil {
+		return gateOutputs(cmd, verdict, f.junit, false)
+	}
+	return nil
 }
 
 // checkRunFlags checks what needs nothing loaded.
@@ -108,6 +133,12 @@ func checkRunFlags(cmd *cobra.Command, f *runFlags) error {
 	}
 	if f.limit < 0 {
 		return fmt.Errorf("--limit %d is negative", f.limit)
+	}
+	if f.junit != "" && f.gate == "" {
+		return fmt.Errorf("--junit goes with --gate")
+	}
+	if err := checkOutputDir(f.junit); err != nil {
+		return err
 	}
 	if f.noCache && cmd.Flags().Changed("cache") {
 		return fmt.Errorf("--cache and --no-cache contradict each other")
@@ -123,7 +154,7 @@ func checkRunFlags(cmd *cobra.Command, f *runFlags) error {
 func scenarioRunner(cmd *cobra.Command, args []string, f *runFlags) (*scenarios.Runner, error) {
 	data, name := scenarios.Default()
 	if len(args) == 1 {
-		b, err := os.ReadFile(args[0])
+		b, err := safeio.ReadFile(args[0], scenarios.MaxFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("scenario: %w", err)
 		}
@@ -204,10 +235,16 @@ func cellProgress(total int, shard report.Shard) func(done, n int, cell string, 
 }
 
 // writeRunOutputs writes results.json and report.md, then prints.
-func writeRunOutputs(cmd *cobra.Command, res *report.ScenarioResult, f *runFlags) error {
+func writeRunOutputs(cmd *cobra.Command, res *report.ScenarioResult, verdict *report.GateResult, f *runFlags) error {
 	var md bytes.Buffer
 	if err := report.WriteScenarioMarkdown(&md, res); err != nil {
 		return err
+	}
+	if verdict != nil {
+		md.WriteString("\n")
+		if err := report.WriteGateMarkdown(&md, verdict); err != nil {
+			return err
+		}
 	}
 	if err := writeJSONFile(filepath.Join(f.out, "results.json"), res); err != nil {
 		return err

@@ -7,8 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
+	"github.com/advmatrix/advmatrix/models/onnxgraph"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/scenarios"
+	"google.golang.org/protobuf/proto"
 )
 
 const tinyScenario = `name: tiny
@@ -119,5 +122,147 @@ func TestRunPrintDefault(t *testing.T) {
 	}
 	if _, err := scenarios.Parse("default.yaml", []byte(stdout)); err != nil {
 		t.Fatalf("the default scenario does not parse: %v", err)
+	}
+}
+
+func TestGateCommand(t *testing.T) {
+	dir := t.TempDir()
+	sc := writeScenario(t, dir, tinyScenario)
+	out := filepath.Join(dir, "out")
+	if code, _, stderr := runCLI(t, "run", sc, "--out", out, "--no-cache"); code != exitOK {
+		t.Fatal(stderr)
+	}
+	res := filepath.Join(out, "results.json")
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(text), 0o644)
+		return p
+	}
+	pass := write("pass.yaml", "rules: [{name: accurate, metric: clean_accuracy, min: 0.5}]\n")
+	fail := write("fail.yaml", "rules:\n  - {name: no transfer, metric: asr_on_correct, max: 0.01, where: {white_box: true}}\n")
+	bad := write("bad.yaml", "rules:\n  - {name: x, metric: asr_all, max: 0.1, wher: {}}\n")
+	if code, stdout, _ := runCLI(t, "gate", res, "--policy", pass); code != exitOK || !strings.Contains(stdout, "gate PASS") {
+		t.Errorf("passing policy: exit %d\n%s", code, stdout)
+	}
+	junit := filepath.Join(dir, "gate.xml")
+	summary := filepath.Join(dir, "summary.md")
+	t.Setenv("GITHUB_ACTIONS", "true")
+	t.Setenv("GITHUB_STEP_SUMMARY", summary)
+	code, stdout, _ := runCLI(t, "gate", res, "--policy", fail, "--junit", junit)
+	if code != exitGate || !strings.Contains(stdout, "FAIL  no transfer") || !strings.Contains(stdout, "::error title=advmatrix gate: no transfer::") {
+		t.Errorf("failing policy: exit %d\n%s", code, stdout)
+	}
+	if b, err := os.ReadFile(junit); err != nil || !strings.Contains(string(b), "<failure") {
+		t.Errorf("junit: %v", err)
+	}
+	if b, err := os.ReadFile(summary); err != nil || !strings.Contains(string(b), "advmatrix gate ❌ failed") {
+		t.Errorf("step summary: %v %s", err, b)
+	}
+	if code, _, stderr := runCLI(t, "gate", res, "--policy", bad); code != exitInput || !strings.Contains(stderr, `bad.yaml:2: unknown key "wher"`) {
+		t.Errorf("bad policy: exit %d: %s", code, stderr)
+	}
+	// run --gate: the same verdict after the run; a bad policy stops before any work.
+	if code, _, _ := runCLI(t, "run", sc, "--out", filepath.Join(dir, "o2"), "--no-cache", "--gate", fail); code != exitGate {
+		t.Errorf("run --gate with a failing policy: exit %d", code)
+	}
+	if code, _, _ := runCLI(t, "run", sc, "--out", filepath.Join(dir, "o3"), "--no-cache", "--gate", bad); code != exitInput {
+		t.Errorf("run --gate with a bad policy: exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "o3")); err == nil {
+		t.Error("run --gate with a bad policy made its output folder")
+	}
+}
+
+// train --from continues training a PyTorch export: new weights, the same
+// graph otherwise (nodes, names, initializers).
+func TestTrainFrom(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "ft.onnx")
+	src := "../../testdata/torch/lenet_op13.onnx"
+	code, stdout, stderr := runCLI(t, "train", "--from", src, "--data", "mnist:train", "--limit", "128", "--epochs", "1",
+		"--test", "none", "-o", out, "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, `"from"`) {
+		t.Errorf("the report does not say what was fine-tuned: %s", stdout)
+	}
+	var before, after pb.ModelProto
+	for p, m := range map[string]*pb.ModelProto{src: &before, out: &after} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proto.Unmarshal(b, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !proto.Equal(stripWeights(&before), stripWeights(&after)) {
+		t.Error("fine-tuning changed the graph")
+	}
+	changed := 0
+	for i, init := range before.GetGraph().GetInitializer() {
+		if !proto.Equal(init, after.GetGraph().GetInitializer()[i]) {
+			changed++
+		}
+	}
+	if changed == 0 {
+		t.Error("no weight changed")
+	}
+	if code, _, stderr := runCLI(t, "train", "--from", src, "--arch", "lenet", "--data", "mnist:train", "-o", out); code != exitInput || !strings.Contains(stderr, "not both") {
+		t.Errorf("--from with --arch: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "train", "--from", "../../testdata/torch/resnet18_op13.onnx", "--data", "cifar10:nope.bin", "-o", out); code != exitInput {
+		t.Errorf("--from with bad data: exit %d: %s", code, stderr)
+	}
+}
+
+// stripWeights is a model without its initializers' values.
+func stripWeights(m *pb.ModelProto) *pb.ModelProto {
+	c := proto.Clone(m).(*pb.ModelProto)
+	for _, t := range c.GetGraph().GetInitializer() {
+		t.RawData, t.FloatData = nil, nil
+	}
+	c.ProducerName, c.ProducerVersion = nil, nil
+	return c
+}
+
+// A model whose logits are NaN (finite weights, log of a negative) is an
+// input error in eval, grad and attack, named, with nothing written.
+func TestNonFiniteOutputs(t *testing.T) {
+	dir := t.TempDir()
+	b := onnxgraph.New("nan")
+	b.Input("x", onnxgraph.Batch, 1, 28, 28)
+	b.Initializer("W", []int{10, 784}, make([]float32, 7840))
+	b.Node("Flatten", []string{"x"}, []string{"f"})
+	b.Node("Gemm", []string{"f", "W"}, []string{"z"}, onnxgraph.Int("transB", 1))
+	b.Node("Exp", []string{"z"}, []string{"e"})
+	b.Node("Neg", []string{"e"}, []string{"n"})
+	b.Node("Log", []string{"n"}, []string{"logits"})
+	b.Output("logits", onnxgraph.Batch, 10)
+	data, err := b.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := filepath.Join(dir, "nan.onnx")
+	if err := os.WriteFile(m, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	adv := filepath.Join(dir, "adv.npy")
+	for _, args := range [][]string{
+		{"eval", "--model", m, "--limit", "10"},
+		{"attack", "--attack", "fgsm", "--surrogate", m, "--limit", "10", "--save-adv", adv},
+		{"attack", "--attack", "fgsm", "--surrogate", "zoo:lenet-mnist", "--victim", m, "--limit", "10", "--save-adv", adv},
+	} {
+		code, stdout, stderr := runCLI(t, args...)
+		if code != exitInput || !strings.Contains(stderr, "NaN") || stdout != "" {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+		if _, err := os.Stat(adv); err == nil {
+			t.Errorf("%v wrote %s", args, adv)
+		}
 	}
 }

@@ -26,6 +26,11 @@ var archBuilders = []struct {
 // maxArchInput bounds C·H·W of one image for Build (a 3×512×512 image fits).
 const maxArchInput = 1 << 20
 
+// MaxClasses bounds the number of classes of a model Build makes (and of
+// the datasets package's data), far above ImageNet-21k's 21841: a class
+// count taken from a corrupt label must fail, not allocate its weights.
+const MaxClasses = 1 << 16
+
 // Architectures lists the names Build accepts.
 func Architectures() []string {
 	out := make([]string, len(archBuilders))
@@ -102,6 +107,9 @@ func buildArch(arch string, inShape []int, classes int, seed uint64) (*onnxgraph
 	}
 	if classes < 2 {
 		return nil, fmt.Errorf("%s: %d classes; a classifier needs at least 2", arch, classes)
+	}
+	if classes > MaxClasses {
+		return nil, fmt.Errorf("%s: %d classes; at most %d are supported", arch, classes, MaxClasses)
 	}
 	n := &net{gb: onnxgraph.New(arch), r: rand.New(rand.NewPCG(seed, 0x61726368)), arch: arch, in: inShape,
 		x: "x", shape: append([]int(nil), inShape...)}

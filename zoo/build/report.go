@@ -11,10 +11,12 @@ import (
 
 // TrainReport is what `advmatrix train` reports.
 type TrainReport struct {
-	Schema       string             `json:"schema"`
-	ToolVersion  string             `json:"tool_version"`
-	StartedAt    string             `json:"started_at"`
-	Arch         string             `json:"arch"`
+	Schema      string `json:"schema"`
+	ToolVersion string `json:"tool_version"`
+	StartedAt   string `json:"started_at"`
+	Arch        string `json:"arch"`
+	// From is the model fine-tuned (train --from), instead of Arch.
+	From         *report.ModelRef   `json:"from,omitempty"`
 	Model        report.ModelRef    `json:"model"` // the file written
 	Data         report.DataRef     `json:"data"`  // the training data, after --limit, before balancing
 	Balance      *Balance           `json:"balance,omitempty"`

@@ -21,6 +21,7 @@ package build
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -28,9 +29,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/advmatrix/advmatrix/attacks"
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/models"
 	"github.com/advmatrix/advmatrix/models/arch"
+	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/train"
 )
 
@@ -126,6 +129,13 @@ func Defaults(arch string) Hyper {
 	return Hyper{Optimizer: "sgd", LR: 0.05, Momentum: 0.9, Schedule: "constant", Batch: 64}
 }
 
+// FineTuneDefaults are the optimizer settings for continuing to train a
+// loaded model (train --from): plain SGD at a learning rate low enough not
+// to undo what it learned.
+func FineTuneDefaults() Hyper {
+	return Hyper{Optimizer: "sgd", LR: 0.01, Momentum: 0.9, Schedule: "constant", Batch: 64}
+}
+
 // Augmentation applied by Job.Augment: translation by up to 2 pixels,
 // rotation within ±10°, scaling within ±10%.
 const (
@@ -136,7 +146,13 @@ const (
 
 // Job is one model to train.
 type Job struct {
+	// Arch names a reference architecture to build and train from
+	// scratch; From, when set instead, is a model to continue training
+	// (fine-tuning): any ONNX classifier the engine loads, BatchNorm in
+	// training mode, its graph written back unchanged with new weights.
 	Arch        string
+	From        *models.Model
+	FromRef     *report.ModelRef
 	Data        *datasets.Dataset // the training images, already sampled and balanced
 	Hyper       Hyper
 	Epochs      int
@@ -186,7 +202,10 @@ func (j *Job) Validate() error {
 	if _, err := train.ParseSchedule(h.Schedule, h.LR, 1, 1); err != nil {
 		return fmt.Errorf("--schedule: %w", err)
 	}
-	if !knownArch(j.Arch) {
+	switch {
+	case j.From != nil && j.Arch != "":
+		return errors.New("give --arch (train from scratch) or --from (fine-tune a model), not both")
+	case j.From == nil && !knownArch(j.Arch):
 		return fmt.Errorf("unknown architecture %q (known: %s)", j.Arch, strings.Join(arch.Architectures(), ", "))
 	}
 	return nil
@@ -203,8 +222,9 @@ func knownArch(a string) bool {
 
 // Train builds a freshly initialised arch.Build(arch) for the data's
 // image shape and classes and trains it with train.Fit. The same job and
-// data give byte-identical ONNX.
-func Train(j Job) (*Trained, error) {
+// data give byte-identical ONNX. Training stops with ctx's error when ctx
+// is done.
+func Train(ctx context.Context, j Job) (*Trained, error) {
 	if err := j.Validate(); err != nil {
 		return nil, err
 	}
@@ -222,9 +242,19 @@ func Train(j Job) (*Trained, error) {
 	if j.ValFraction > 0 && nval == 0 {
 		return nil, fmt.Errorf("--val-fraction %v of %d images is no image; use more data or a larger fraction", j.ValFraction, d.Len())
 	}
-	m, err := arch.Build(j.Arch, d.Shape[:], d.Classes, j.Seed)
-	if err != nil {
-		return nil, err
+	m := j.From
+	if m == nil {
+		var err error
+		if m, err = arch.Build(j.Arch, d.Shape[:], d.Classes, j.Seed); err != nil {
+			return nil, err
+		}
+	} else {
+		if got := m.InputShape(); len(got) != 3 || [3]int(got) != d.Shape {
+			return nil, fmt.Errorf("the model to fine-tune takes %v images, the data has %v", got, d.Shape)
+		}
+		if err := d.CheckClasses(m.NumClasses()); err != nil {
+			return nil, fmt.Errorf("the model to fine-tune outputs %d classes: %w", m.NumClasses(), err)
+		}
 	}
 	h := j.Hyper
 	opt, _ := train.ParseOptimizer(h.Optimizer, h.Momentum, h.WeightDecay)
@@ -236,14 +266,15 @@ func Train(j Job) (*Trained, error) {
 		cfg.CropPad, cfg.RotateDeg, cfg.Scale = AugmentCropPad, AugmentRotate, AugmentScale
 	}
 	start := time.Now()
-	res, err := train.Fit(m, d, cfg)
+	res, err := train.FitContext(ctx, m, d, cfg)
 	if err != nil {
 		return nil, err
 	}
 	secs := time.Since(start).Seconds()
 	var buf bytes.Buffer
 	if err := m.WriteONNX(&buf); err != nil {
-		return nil, err
+		// A model advmatrix built and trained must export.
+		return nil, fmt.Errorf("%w: export the trained model: %v", attacks.ErrInternal, err)
 	}
 	return &Trained{Model: m, ONNX: buf.Bytes(), Fit: res, Seconds: secs}, nil
 }

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -19,7 +20,9 @@ import (
 
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/internal/atomicfile"
+	"github.com/advmatrix/advmatrix/internal/safeio"
 	"github.com/advmatrix/advmatrix/internal/version"
+	"github.com/advmatrix/advmatrix/models"
 	"github.com/advmatrix/advmatrix/models/arch"
 	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
@@ -285,10 +288,15 @@ func dataRef(spec string, d *datasets.Dataset, limit int, sample string, seed ui
 // × balance level, one ONNX file each (written atomically as it is
 // done), then the optional steps, then zoo.json. The same configuration
 // gives byte-identical model files; the manifest differs only in
-// started_at and the *_seconds fields.
-func Zoo(cfg Config) (*Manifest, error) {
+// started_at and the *_seconds fields. The build stops with ctx's error
+// when ctx is done (checked during training and between models and steps);
+// the models already written stay, zoo.json is not written.
+func Zoo(ctx context.Context, cfg Config) (*Manifest, error) {
 	start := time.Now()
 	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
@@ -338,8 +346,11 @@ func Zoo(cfg Config) (*Manifest, error) {
 	for _, s := range Sources {
 		for _, arch := range cfg.Archs {
 			for _, level := range Levels {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
 				i++
-				e, err := zooModel(&cfg, s, arch, level, trainSets[s.Name], testSets, i, n)
+				e, err := zooModel(ctx, &cfg, s, arch, level, trainSets[s.Name], testSets, i, n)
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", ModelName(s.Name, arch, level), err)
 				}
@@ -353,13 +364,16 @@ func Zoo(cfg Config) (*Manifest, error) {
 	man.Transfer = transfers(man.Models, cfg.Archs)
 
 	for _, st := range cfg.Steps {
-		ctx := &StepContext{Dir: cfg.Dir, Seed: DeriveSeed(cfg.Seed, "step", st.Name), Config: cfg, Manifest: man, Log: cfg.Log,
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		sc := &StepContext{Dir: cfg.Dir, Seed: DeriveSeed(cfg.Seed, "step", st.Name), Config: cfg, Manifest: man, Log: cfg.Log,
 			TrainData: func(src string) (*datasets.Dataset, error) { return lookupData(trainSets, src) },
 			TestData:  func(src string) (*datasets.Dataset, error) { return lookupData(testSets, src) }}
-		if ctx.Log == nil {
-			ctx.Log = io.Discard
+		if sc.Log == nil {
+			sc.Log = io.Discard
 		}
-		out, err := st.Run(ctx)
+		out, err := st.Run(sc)
 		if err != nil {
 			return nil, fmt.Errorf("step %s: %w", st.Name, err)
 		}
@@ -400,7 +414,7 @@ func identity(n int) []int {
 	return idx
 }
 
-func zooModel(cfg *Config, s Source, arch, level string, tr *datasets.Dataset, tests map[string]*datasets.Dataset, i, n int) (*ModelEntry, error) {
+func zooModel(ctx context.Context, cfg *Config, s Source, arch, level string, tr *datasets.Dataset, tests map[string]*datasets.Dataset, i, n int) (*ModelEntry, error) {
 	name := ModelName(s.Name, arch, level)
 	b, err := ParseBalance(level, tr.Classes)
 	if err != nil {
@@ -417,7 +431,7 @@ func zooModel(cfg *Config, s Source, arch, level string, tr *datasets.Dataset, t
 		job.OnEpoch = func(train.EpochStats) { epochs++ }
 		job.Progress = func(done, total int) { cfg.Progress(i, n, name, epochs*total+done, cfg.Epochs*total) }
 	}
-	t, err := Train(job)
+	t, err := Train(ctx, job)
 	if err != nil {
 		return nil, err
 	}
@@ -497,7 +511,7 @@ func transfers(ms []ModelEntry, archs []string) []Transfer {
 
 // ReadManifest reads a zoo folder's zoo.json.
 func ReadManifest(dir string) (*Manifest, error) {
-	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	b, err := safeio.ReadFile(filepath.Join(dir, ManifestFile), 16<<20)
 	if err != nil {
 		return nil, fmt.Errorf("zoo manifest: %w", err)
 	}
@@ -514,7 +528,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 // Check reports the state of a manifest's model file: "ok", "missing" or
 // "modified" (its SHA-256 differs from the manifest's).
 func Check(dir string, m *ModelEntry) string {
-	b, err := os.ReadFile(filepath.Join(dir, filepath.Base(m.File)))
+	b, err := models.ReadModelFile(filepath.Join(dir, filepath.Base(m.File)))
 	if err != nil {
 		return "missing"
 	}

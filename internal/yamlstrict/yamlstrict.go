@@ -1,4 +1,7 @@
-package scenarios
+// Package yamlstrict decodes YAML the way advmatrix's files need: every key
+// known, every value of its type, and errors that name the file, the line
+// and the key, for scenario files and gate policies alike.
+package yamlstrict
 
 import (
 	"fmt"
@@ -25,13 +28,13 @@ func (e *FileError) Error() string {
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)
 }
 
-// DecodeYAML decodes one YAML document strictly into out (a pointer to a
+// Decode decodes one YAML document strictly into out (a pointer to a
 // struct whose fields carry `yaml:"name"` tags): an unknown key, a value of
 // the wrong type or a second document is a *FileError naming the file, the
 // line and the key. A struct field `Line int` (tagged `yaml:"-"`) receives
 // the line its mapping starts on, so later checks (references, ranges) can
 // point at it too.
-func DecodeYAML(file string, data []byte, out any) error {
+func Decode(file string, data []byte, out any) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
@@ -42,13 +45,15 @@ func DecodeYAML(file string, data []byte, out any) error {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return &FileError{File: file, Msg: "empty file"}
 	}
-	d := &strictDecoder{file: file}
-	return d.decode(doc.Content[0], reflect.ValueOf(out).Elem(), "")
+	d := &Decoder{file: file}
+	return d.Decode(doc.Content[0], reflect.ValueOf(out).Elem(), "")
 }
 
-type strictDecoder struct{ file string }
+// Decoder decodes nodes for types that read themselves (Unmarshaler).
+type Decoder struct{ file string }
 
-func (d *strictDecoder) fail(n *yaml.Node, format string, args ...any) error {
+// Fail is an error at n's line.
+func (d *Decoder) Fail(n *yaml.Node, format string, args ...any) error {
 	return &FileError{File: d.file, Line: n.Line, Msg: fmt.Sprintf(format, args...)}
 }
 
@@ -60,7 +65,8 @@ func where(path string) string {
 	return path
 }
 
-func (d *strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) error {
+// Decode decodes n into v, path naming the position for messages.
+func (d *Decoder) Decode(n *yaml.Node, v reflect.Value, path string) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -69,19 +75,19 @@ func (d *strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) error
 		return nil
 	}
 	// A type that reads itself (a value that may be a scalar or a mapping).
-	if u, ok := v.Addr().Interface().(nodeUnmarshaler); ok {
-		return u.unmarshalNode(d, n, path)
+	if u, ok := v.Addr().Interface().(Unmarshaler); ok {
+		return u.UnmarshalStrict(d, n, path)
 	}
 	switch v.Kind() {
 	case reflect.Struct:
-		return d.decodeStruct(n, v, path)
+		return d.DecodeStruct(n, v, path)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			return d.fail(n, "%s must be a list", where(path))
+			return d.Fail(n, "%s must be a list", where(path))
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, c := range n.Content {
-			if err := d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if err := d.Decode(c, s.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
 				return err
 			}
 		}
@@ -89,21 +95,21 @@ func (d *strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) error
 		return nil
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			return d.fail(n, "%s must be a mapping of names to values", where(path))
+			return d.Fail(n, "%s must be a mapping of names to values", where(path))
 		}
 		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
 			if k.Kind != yaml.ScalarNode {
-				return d.fail(k, "%s: keys must be plain names", where(path))
+				return d.Fail(k, "%s: keys must be plain names", where(path))
 			}
 			kv := reflect.New(v.Type().Key()).Elem()
 			kv.SetString(k.Value)
 			if m.MapIndex(kv).IsValid() {
-				return d.fail(k, "%s: %q is given twice", where(path), k.Value)
+				return d.Fail(k, "%s: %q is given twice", where(path), k.Value)
 			}
 			ev := reflect.New(v.Type().Elem()).Elem()
-			if err := d.decode(val, ev, path+"."+k.Value); err != nil {
+			if err := d.Decode(val, ev, path+"."+k.Value); err != nil {
 				return err
 			}
 			m.SetMapIndex(kv, ev)
@@ -112,7 +118,7 @@ func (d *strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) error
 		return nil
 	case reflect.Pointer:
 		p := reflect.New(v.Type().Elem())
-		if err := d.decode(n, p.Elem(), path); err != nil {
+		if err := d.Decode(n, p.Elem(), path); err != nil {
 			return err
 		}
 		v.Set(p)
@@ -121,9 +127,10 @@ func (d *strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) error
 	return d.scalar(n, v, path)
 }
 
-func (d *strictDecoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) error {
+// DecodeStruct decodes a mapping into the struct v strictly.
+func (d *Decoder) DecodeStruct(n *yaml.Node, v reflect.Value, path string) error {
 	if n.Kind != yaml.MappingNode {
-		return d.fail(n, "%s must be a mapping (key: value lines)", where(path))
+		return d.Fail(n, "%s must be a mapping (key: value lines)", where(path))
 	}
 	t := v.Type()
 	fields := map[string]int{}
@@ -145,26 +152,26 @@ func (d *strictDecoder) decodeStruct(n *yaml.Node, v reflect.Value, path string)
 		k, val := n.Content[i], n.Content[i+1]
 		idx, ok := fields[k.Value]
 		if !ok {
-			return d.fail(k, "unknown key %q in %s (known: %s)", k.Value, where(path), strings.Join(known, ", "))
+			return d.Fail(k, "unknown key %q in %s (known: %s)", k.Value, where(path), strings.Join(known, ", "))
 		}
 		if seen[k.Value] {
-			return d.fail(k, "key %q is given twice in %s", k.Value, where(path))
+			return d.Fail(k, "key %q is given twice in %s", k.Value, where(path))
 		}
 		seen[k.Value] = true
 		p := k.Value
 		if path != "" {
 			p = path + "." + k.Value
 		}
-		if err := d.decode(val, v.Field(idx), p); err != nil {
+		if err := d.Decode(val, v.Field(idx), p); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (d *strictDecoder) scalar(n *yaml.Node, v reflect.Value, path string) error {
+func (d *Decoder) scalar(n *yaml.Node, v reflect.Value, path string) error {
 	if n.Kind != yaml.ScalarNode {
-		return d.fail(n, "%s must be a single value, not a %s", where(path), kindName(n.Kind))
+		return d.Fail(n, "%s must be a single value, not a %s", where(path), kindName(n.Kind))
 	}
 	switch v.Kind() {
 	case reflect.String:
@@ -172,32 +179,32 @@ func (d *strictDecoder) scalar(n *yaml.Node, v reflect.Value, path string) error
 	case reflect.Bool:
 		b, err := strconv.ParseBool(n.Value)
 		if err != nil || n.Tag != "!!bool" {
-			return d.fail(n, "%s: %q is not true or false", where(path), n.Value)
+			return d.Fail(n, "%s: %q is not true or false", where(path), n.Value)
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int64:
 		i, err := strconv.ParseInt(n.Value, 10, 64)
 		if err != nil || n.Tag != "!!int" {
-			return d.fail(n, "%s: %q is not a whole number", where(path), n.Value)
+			return d.Fail(n, "%s: %q is not a whole number", where(path), n.Value)
 		}
 		v.SetInt(i)
 	case reflect.Uint64:
 		u, err := strconv.ParseUint(n.Value, 10, 64)
 		if err != nil || n.Tag != "!!int" {
-			return d.fail(n, "%s: %q is not a whole number ≥ 0", where(path), n.Value)
+			return d.Fail(n, "%s: %q is not a whole number ≥ 0", where(path), n.Value)
 		}
 		v.SetUint(u)
 	case reflect.Float64:
 		if n.Tag != "!!float" && n.Tag != "!!int" {
-			return d.fail(n, "%s: %q is not a number", where(path), n.Value)
+			return d.Fail(n, "%s: %q is not a number", where(path), n.Value)
 		}
 		f, err := strconv.ParseFloat(n.Value, 64)
 		if err != nil {
-			return d.fail(n, "%s: %q is not a finite number", where(path), n.Value)
+			return d.Fail(n, "%s: %q is not a finite number", where(path), n.Value)
 		}
 		v.SetFloat(f)
 	default:
-		return d.fail(n, "%s: unsupported value", where(path))
+		return d.Fail(n, "%s: unsupported value", where(path))
 	}
 	return nil
 }
@@ -212,10 +219,14 @@ func kindName(k yaml.Kind) string {
 	return "value"
 }
 
-// nodeUnmarshaler is a type that decodes itself from a YAML node.
-type nodeUnmarshaler interface {
-	unmarshalNode(d *strictDecoder, n *yaml.Node, path string) error
+// Unmarshaler is a type that decodes itself from a YAML node (a value that
+// may be a scalar or a mapping).
+type Unmarshaler interface {
+	UnmarshalStrict(d *Decoder, n *yaml.Node, path string) error
 }
+
+// Where names a position for messages: the key path, or "the top level".
+func Where(path string) string { return where(path) }
 
 // yamlErrLine digs the line number out of a yaml.v3 syntax error.
 func yamlErrLine(err error) int {
