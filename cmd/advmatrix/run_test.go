@@ -266,3 +266,32 @@ func TestNonFiniteOutputs(t *testing.T) {
 		}
 	}
 }
+
+func TestReportCommand(t *testing.T) {
+	dir := t.TempDir()
+	sc := writeScenario(t, dir, tinyScenario)
+	out := filepath.Join(dir, "out")
+	if code, _, stderr := runCLI(t, "run", sc, "--out", out, "--no-cache"); code != exitOK {
+		t.Fatal(stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "report.html")); err != nil {
+		t.Errorf("run wrote no report.html: %v", err)
+	}
+	res := filepath.Join(out, "results.json")
+	for format, want := range map[string]string{"table": "ASR on correct", "markdown": "### Transfer by DUMB case", "html": "<svg", "json": `"kind": "scenario"`} {
+		code, stdout, stderr := runCLI(t, "report", res, "--format", format)
+		if code != exitOK || !strings.Contains(stdout, want) {
+			t.Errorf("--format %s: exit %d, %s", format, code, stderr)
+		}
+	}
+	page := filepath.Join(dir, "p.html")
+	if code, _, _ := runCLI(t, "report", res, "--format", "html", "-o", page); code != exitOK {
+		t.Error("-o")
+	}
+	if code, _, stderr := runCLI(t, "report", sc); code != exitInput || !strings.Contains(stderr, "not JSON") {
+		t.Errorf("a YAML file: exit %d, %s", code, stderr)
+	}
+	if code, _, _ := runCLI(t, "report", res, "--format", "pdf"); code != exitInput {
+		t.Error("--format pdf accepted")
+	}
+}
