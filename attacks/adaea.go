@@ -1,6 +1,7 @@
 package attacks
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -70,9 +71,6 @@ type AdaEA struct {
 	// with its own AGM weights (0: the whole input is one batch). The
 	// reference evaluates with batches of 32.
 	BatchSize int
-	Target    TargetMode
-	Targets   []int
-	Seed      uint64
 
 	hook func(t int, x0, x []float32) // tests: called after every step (x0: the clean batch)
 }
@@ -160,13 +158,27 @@ func (a *AdaEA) Validate() error {
 }
 
 // Craft runs the attack. It implements Attack.
-func (a *AdaEA) Craft(surrogates []models.Classifier, x []float32, y []int) ([]float32, error) {
-	adv, _, err := a.CraftStats(surrogates, x, y)
+func (a *AdaEA) Craft(ctx context.Context, surrogates []models.Classifier, b Batch) ([]float32, error) {
+	adv, _, err := a.CraftStats(ctx, surrogates, b)
 	return adv, err
 }
 
+// craftStats reports the diagnostics for results: the mean fraction of
+// pixels DRF masked and the zero-gradient count.
+func (a *AdaEA) craftStats(ctx context.Context, ms []models.Classifier, b Batch) ([]float32, map[string]float64, error) {
+	adv, st, err := a.CraftStats(ctx, ms, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	var m float64
+	for _, v := range st.Masked {
+		m += v
+	}
+	return adv, map[string]float64{"drf_masked_fraction": m / float64(max(len(st.Masked), 1)), "zero_grad": float64(st.ZeroGrad)}, nil
+}
+
 // CraftStats runs the attack and returns its diagnostics.
-func (a *AdaEA) CraftStats(surrogates []models.Classifier, x []float32, y []int) ([]float32, AdaEAStats, error) {
+func (a *AdaEA) CraftStats(ctx context.Context, surrogates []models.Classifier, b Batch) ([]float32, AdaEAStats, error) {
 	var st AdaEAStats
 	if err := a.Validate(); err != nil {
 		return nil, st, err
@@ -174,22 +186,18 @@ func (a *AdaEA) CraftStats(surrogates []models.Classifier, x []float32, y []int)
 	if len(surrogates) < 2 {
 		return nil, st, fmt.Errorf("adaea: needs at least 2 surrogates, got %d (its weights compare members with each other)", len(surrogates))
 	}
-	shape, size, n, k, err := ensembleBatch(surrogates, x, y, a.DI.P > 0)
+	bi, err := b.check(surrogates, a.DI.P > 0)
 	if err != nil {
 		return nil, st, fmt.Errorf("adaea: %w", err)
 	}
-	g, err := newGradient(surrogates, FuseLogits, a.Target != Untargeted)
+	g, err := newGradient(surrogates, FuseLogits, bi.targets)
 	if err != nil {
 		return nil, st, fmt.Errorf("adaea: %w", err)
 	}
-	rng := rand.New(rand.NewPCG(a.Seed, 0x61646165))
-	goal := &Config{Target: a.Target, Targets: a.Targets}
-	labels, err := goal.goalLabels(surrogates, x, y, k, rng)
-	if err != nil {
-		return nil, st, fmt.Errorf("adaea: %w", err)
-	}
+	rng := rand.New(rand.NewPCG(b.Seed, 0x61646165))
+	x, size := b.X, bi.size
 	out := make([]float32, len(x))
-	parts := splitBatches(n, a.BatchSize)
+	parts := splitBatches(bi.n, a.BatchSize)
 	st.BatchSize, st.Batches = parts[0][1]-parts[0][0], len(parts)
 	for _, c := range parts {
 		xb := x[c[0]*size : c[1]*size]
@@ -199,7 +207,7 @@ func (a *AdaEA) CraftStats(surrogates []models.Classifier, x []float32, y []int)
 				start[i] += float32(a.StartStd * rng.NormFloat64())
 			}
 		}
-		adv, err := a.run(g, shape, xb, start, labels[c[0]:c[1]], rng, &st)
+		adv, err := a.run(ctx, g, bi.shape, xb, start, bi.goal[c[0]:c[1]], rng, &st)
 		if err != nil {
 			return nil, st, fmt.Errorf("adaea: %w", err)
 		}
@@ -209,11 +217,11 @@ func (a *AdaEA) CraftStats(surrogates []models.Classifier, x []float32, y []int)
 }
 
 // run attacks one batch from start (x_0) and returns x_T.
-func (a *AdaEA) run(g *gradient, shape []int, x, start []float32, labels []int, rng *rand.Rand, st *AdaEAStats) ([]float32, error) {
+func (a *AdaEA) run(ctx context.Context, g *gradient, shape []int, x, start []float32, labels []int, rng *rand.Rand, st *AdaEAStats) ([]float32, error) {
 	n := len(labels)
 	size := len(x) / n
 	K := len(g.models)
-	targeted := a.Target != Untargeted
+	targeted := g.targeted
 	eps, alpha := float32(a.Eps), float32(a.Alpha)
 	steps, step := a.Steps, alpha
 	if a.SingleStep {
@@ -244,6 +252,9 @@ func (a *AdaEA) run(g *gradient, shape []int, x, start []float32, labels []int, 
 	}
 	var w []float64
 	for t := 0; t < steps; t++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		for i := range xs {
 			// An independent input-diversity draw per member, reused below
 			// for the fused loss.
@@ -500,7 +511,7 @@ func init() {
 	type variant struct {
 		name, summary string
 		make          func(p Params) *AdaEA
-		mu            float64
+		mu, di, ti    float64 // defaults: μ, DI probability, TI kernel
 	}
 	variants := []variant{
 		{"adaea", "AdaEA over I-FGSM: AGM-weighted logit fusion with the DRF mask (Chen et al. 2023)",
@@ -508,20 +519,28 @@ func init() {
 				a := NewAdaEA(p.Eps, p.Alpha, p.Steps)
 				a.Momentum = p.Momentum
 				return a
-			}, 0},
+			}, 0, 0, 0},
 		{"adaea-mi", "AdaEA over MI-FGSM (μ 0.9, as the reference CLI)",
-			func(p Params) *AdaEA { return AdaEAMI(p.Eps, p.Alpha, p.Steps, p.Momentum) }, 0.9},
+			func(p Params) *AdaEA { return AdaEAMI(p.Eps, p.Alpha, p.Steps, p.Momentum) }, 0.9, 0, 0},
 		{"adaea-di", "AdaEA over DI-MI-FGSM: an independent resize-and-pad draw per member",
-			func(p Params) *AdaEA { return AdaEADI(p.Eps, p.Alpha, p.Steps, p.Momentum) }, 0.9},
+			func(p Params) *AdaEA { return AdaEADI(p.Eps, p.Alpha, p.Steps, p.Momentum) }, 0.9, 0.5, 0},
 		{"adaea-ti", "AdaEA over TI-DI-FGSM: Gaussian-smoothed fused gradient (μ 0, as the reference)",
-			func(p Params) *AdaEA { return AdaEATI(p.Eps, p.Alpha, p.Steps, p.Momentum) }, 0},
+			func(p Params) *AdaEA { return AdaEATI(p.Eps, p.Alpha, p.Steps, p.Momentum) }, 0, 0.5, 15},
 	}
 	for _, v := range variants {
 		v := v
 		Register(Spec{
-			Name: v.name, Summary: v.summary, Gradient: true,
-			Extras: []string{"beta", "threshold", "agm_every_step", "drf_quirk", "start_std", "fgsm",
-				"di_prob", "di_rate", "ti_kernel", "batch_size"},
+			Name: v.name, Summary: v.summary, Gradient: true, Strength: epsStrength,
+			MinSurrogates: 2,
+			Extras: []Param{
+				{Name: "beta", Kind: Float, Min: 0, Max: 1000, Default: fixed(10), Help: "AGM temperature β"},
+				{Name: "threshold", Kind: Float, Min: -1, Max: 1, Default: fixed(-0.3), Help: "DRF threshold λ"},
+				{Name: "agm_every_step", Kind: Bool, Min: 0, Max: 1, Default: fixed(1), Help: "switch for AGM weights every step (0: at t=0 only)"},
+				{Name: "drf_quirk", Kind: Bool, Min: 0, Max: 1, Default: fixed(1), Help: "switch for the reference's DRF average"},
+				{Name: "start_std", Kind: Float, Min: 0, Max: 1, Default: fixed(0.001), Help: "standard deviation of the Gaussian start"},
+				{Name: "fgsm", Kind: Bool, Min: 0, Max: 1, Default: fixed(0), Help: "switch for the single-step variant"},
+				diProb(v.di), diRate, tiKernel(v.ti), tiNSig, batchSize,
+			},
 			Defaults: func(shape []int) Params {
 				if mnistScale(shape) {
 					return Params{Eps: 0.3, Alpha: 0.03, Steps: 10, Momentum: v.mu}
@@ -530,7 +549,7 @@ func init() {
 			},
 			New: func(p Params) (Attack, error) {
 				a := v.make(p)
-				a.Norm, a.Target, a.Targets, a.Seed = p.Norm, p.Target, p.Targets, p.Seed
+				a.Norm = p.Norm
 				a.Beta = p.ExtraOr("beta", a.Beta)
 				a.Threshold = p.ExtraOr("threshold", a.Threshold)
 				a.AGMEveryStep = p.ExtraOr("agm_every_step", 1) != 0
@@ -543,6 +562,7 @@ func init() {
 					a.DI.Rate = 0.9 // torchattacks' resize rate, as the reference
 				}
 				a.TIKernel = int(p.ExtraOr("ti_kernel", float64(a.TIKernel)))
+				a.TINSig = p.ExtraOr("ti_nsig", a.TINSig)
 				a.BatchSize = int(p.ExtraOr("batch_size", 0))
 				if err := a.Validate(); err != nil {
 					return nil, err

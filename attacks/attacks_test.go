@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/advmatrix/advmatrix/datasets"
+	"github.com/advmatrix/advmatrix/metrics"
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 )
 
 func lenet(t *testing.T) models.Classifier {
@@ -62,37 +64,79 @@ func checkInvariants(t *testing.T, name string, c *Config, x, adv []float32) {
 	}
 }
 
+// TestInvariants checks every variant of the gradient family: the ε-ball
+// and [0,1] hold, the same seed gives the same bytes, and the attack works
+// — white-box on one surrogate it fools most of the images the surrogate
+// gets right (or, targeted, hits some targets), so an attack that returned
+// its input would fail here.
 func TestInvariants(t *testing.T) {
 	x, y := mnistBatch(t, 16)
 	ms := []models.Classifier{lenet(t), mlp(t)}
 	l2 := PGD(1.5, 0.3, 5)
 	l2.Norm, l2.Name = L2, "pgd-l2"
 	targeted := IFGSM(0.2, 0.05, 5)
-	targeted.Target, targeted.Name = TargetRandom, "ifgsm-random-target"
+	targeted.Name = "ifgsm-random-target"
 	least := MIFGSM(0.2, 0.05, 5, 1)
-	least.Target, least.Name = TargetLeast, "mifgsm-least-likely"
+	least.Name = "mifgsm-least-likely"
 	restarts := PGD(0.2, 0.05, 3)
 	restarts.Restarts = 2
 	fused := DIFGSM(0.2, 0.05, 4, 1)
 	fused.Fusion = FuseLoss
 	up := DIFGSM(0.2, 0.05, 4, 1)
 	up.DI = Diversity{P: 1, Rate: 1.2}
+	leastTargets, err := LeastLikelyTargets(t.Context(), ms, x, y, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[*Config][]int{targeted: RandomTargets(y, 10, 4), least: leastTargets}
 	for _, c := range []*Config{FGSM(0.25), IFGSM(0.2, 0.05, 5), PGD(0.3, 0.05, 5), MIFGSM(0.2, 0.05, 5, 1),
 		DIFGSM(0.2, 0.05, 5, 1), TIFGSM(0.2, 0.05, 5, 1), RFGSM(0.2, 0.1, 3), l2, targeted, least, restarts, fused, up} {
+		b := Batch{X: x, Labels: y, Targets: targets[c], Seed: 3}
 		for _, sur := range [][]models.Classifier{ms[:1], ms} {
-			adv, err := c.Craft(sur, x, y)
+			adv, err := c.Craft(t.Context(), sur, b)
 			if err != nil {
 				t.Fatalf("%s: %v", c.Name, err)
 			}
 			checkInvariants(t, c.Name, c, x, adv)
 			// Reproducible: the same seed gives the same bytes.
-			again, _ := c.Craft(sur, x, y)
+			again, _ := c.Craft(t.Context(), sur, b)
 			for i := range adv {
 				if adv[i] != again[i] {
 					t.Fatalf("%s: not reproducible at %d", c.Name, i)
 				}
 			}
+			if len(sur) == 1 {
+				checkEffective(t, c.Name, sur[0], x, adv, y, b.Targets)
+			}
 		}
+	}
+}
+
+// checkEffective fails t unless the attack fooled at least a quarter of
+// the images m gets right when clean (untargeted) or hit at least one
+// target (targeted; least-likely targets are hard at these budgets).
+func checkEffective(t *testing.T, name string, m models.Classifier, x, adv []float32, y, targets []int) {
+	t.Helper()
+	k := m.NumClasses()
+	zc, za := make([]float32, len(y)*k), make([]float32, len(y)*k)
+	if err := m.Logits(zc, x); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Logits(za, adv); err != nil {
+		t.Fatal(err)
+	}
+	s, err := metrics.ScoreVictim(zc, za, y, targets, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if targets != nil {
+		if hit := s.TargetedSuccess; hit.Num == 0 {
+			t.Errorf("%s: white-box targeted success %d/%d", name, hit.Num, hit.Den)
+		}
+		return
+	}
+	if r := s.ASROnCorrect; r.Den == 0 || r.Value < 0.25 {
+		t.Errorf("%s: white-box ASR on correct %d/%d", name, r.Num, r.Den)
 	}
 }
 
@@ -109,7 +153,7 @@ func TestReductions(t *testing.T) {
 	x, y := mnistBatch(t, 12)
 	ms := []models.Classifier{lenet(t)}
 	run := func(c *Config) []float32 {
-		adv, err := c.Craft(ms, x, y)
+		adv, err := c.Craft(t.Context(), ms, Batch{X: x, Labels: y})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +189,7 @@ func TestReductions(t *testing.T) {
 		t.Errorf("L1 and mean-abs normalisations differ at %d", i)
 	}
 	// One surrogate fused with itself is the surrogate.
-	adv2, err := mi.Craft([]models.Classifier{ms[0], ms[0]}, x, y)
+	adv2, err := mi.Craft(t.Context(), []models.Classifier{ms[0], ms[0]}, Batch{X: x, Labels: y})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,21 +230,21 @@ func TestBadInput(t *testing.T) {
 	x, y := mnistBatch(t, 2)
 	ms := []models.Classifier{lenet(t)}
 	for _, c := range []*Config{FGSM(-0.1), IFGSM(0.1, 0.01, 0), {Name: "nan", Eps: math.NaN(), Steps: 1}} {
-		if _, err := c.Craft(ms, x, y); err == nil {
+		if _, err := c.Craft(t.Context(), ms, Batch{X: x, Labels: y}); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
 	}
-	if _, err := FGSM(0.1).Craft(ms, x, []int{1, 11}); err == nil {
+	if _, err := FGSM(0.1).Craft(t.Context(), ms, Batch{X: x, Labels: []int{1, 11}}); err == nil {
 		t.Error("label 11 accepted for 10 classes")
 	}
-	if _, err := FGSM(0.1).Craft(ms, x[:700], y); err == nil {
+	if _, err := FGSM(0.1).Craft(t.Context(), ms, Batch{X: x[:700], Labels: y}); err == nil {
 		t.Error("short input accepted")
 	}
-	if _, err := FGSM(0.1).Craft(nil, x, y); err == nil {
+	if _, err := FGSM(0.1).Craft(t.Context(), nil, Batch{X: x, Labels: y}); err == nil {
 		t.Error("no surrogates accepted")
 	}
-	small, _ := models.SoftmaxRegression([]int{1, 28, 28}, 3, make([]float32, 3*784), make([]float32, 3))
-	if _, err := FGSM(0.1).Craft([]models.Classifier{ms[0], small}, x, []int{0, 1}); err == nil {
+	small, _ := arch.SoftmaxRegression([]int{1, 28, 28}, 3, make([]float32, 3*784), make([]float32, 3))
+	if _, err := FGSM(0.1).Craft(t.Context(), []models.Classifier{ms[0], small}, Batch{X: x, Labels: []int{0, 1}}); err == nil {
 		t.Error("surrogates with different class counts accepted")
 	}
 }
@@ -211,13 +255,13 @@ func TestOnePerStep(t *testing.T) {
 	x, y := mnistBatch(t, 8)
 	m := lenet(t)
 	c := IFGSM(0.2, 0.02, 7)
-	want, err := c.Craft([]models.Classifier{m}, x, y)
+	want, err := c.Craft(t.Context(), []models.Classifier{m}, Batch{X: x, Labels: y})
 	if err != nil {
 		t.Fatal(err)
 	}
 	set := IFGSM(0.2, 0.02, 7)
 	set.OnePerStep = true
-	got, err := set.Craft([]models.Classifier{m, m, m}, x, y)
+	got, err := set.Craft(t.Context(), []models.Classifier{m, m, m}, Batch{X: x, Labels: y})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,12 +271,12 @@ func TestOnePerStep(t *testing.T) {
 	// With two different models, each step uses one: the result differs
 	// from both single-model attacks and from the fused ensemble.
 	other := mlp(t)
-	mixed, err := set.Craft([]models.Classifier{m, other}, x, y)
+	mixed, err := set.Craft(t.Context(), []models.Classifier{m, other}, Batch{X: x, Labels: y})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fused, _ := c.Craft([]models.Classifier{m, other}, x, y)
-	justOther, _ := c.Craft([]models.Classifier{other}, x, y)
+	fused, _ := c.Craft(t.Context(), []models.Classifier{m, other}, Batch{X: x, Labels: y})
+	justOther, _ := c.Craft(t.Context(), []models.Classifier{other}, Batch{X: x, Labels: y})
 	if equalBits(mixed, want) < 0 || equalBits(mixed, fused) < 0 || equalBits(mixed, justOther) < 0 {
 		t.Error("one-per-step over two models equals a single model or the fused ensemble")
 	}

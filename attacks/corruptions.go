@@ -1,6 +1,7 @@
 package attacks
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -13,8 +14,8 @@ import (
 // image transformation with at most one strength parameter that never
 // looks at a model. It implements Attack; Craft takes only the image shape
 // from the first surrogate. Random corruptions draw from a PCG generator
-// seeded with Seed, image after image, so the same seed and batch give the
-// same bytes. Outputs are always in [0,1].
+// seeded with the batch's seed, image after image, so the same seed and
+// batch give the same bytes. Outputs are always in [0,1].
 //
 // The kinds, their strength and DUMB's tuning grid (the Grid functions in
 // strength.go):
@@ -33,7 +34,6 @@ type Corruption struct {
 	Kind     string  // one of the names above
 	Strength float64 // the kind's parameter; ignored by the parameterless kinds
 	Mean     float64 // gaussnoise only: mean of the noise (0 in skimage's default)
-	Seed     uint64
 }
 
 // BoxBlur is PIL's ImageFilter.BoxBlur(radius), applied to every channel:
@@ -125,21 +125,26 @@ func (c *Corruption) Validate() error {
 }
 
 // Craft applies the corruption. It implements Attack: surrogates[0] gives
-// only the image shape, and y only the batch size.
-func (c *Corruption) Craft(surrogates []models.Classifier, x []float32, y []int) ([]float32, error) {
+// only the image shape, the labels only the batch size; targets are
+// ignored (a corruption aims at nothing).
+func (c *Corruption) Craft(ctx context.Context, surrogates []models.Classifier, b Batch) ([]float32, error) {
 	if len(surrogates) == 0 {
 		return nil, fmt.Errorf("%s: no surrogate model to take the image shape from", c.Kind)
 	}
-	ch, h, w := shapeCHW(surrogates[0].InputShape())
-	n := len(y)
-	if n == 0 || len(x) != n*ch*h*w {
-		return nil, fmt.Errorf("%s: %d values for %d labels of %v images", c.Kind, len(x), n, surrogates[0].InputShape())
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	return c.Apply(x, n, ch, h, w)
+	ch, h, w := shapeCHW(surrogates[0].InputShape())
+	n := len(b.Labels)
+	if n == 0 || len(b.X) != n*ch*h*w {
+		return nil, fmt.Errorf("%s: %d values for %d labels of %v images", c.Kind, len(b.X), n, surrogates[0].InputShape())
+	}
+	return c.Apply(b.X, n, ch, h, w, b.Seed)
 }
 
-// Apply corrupts n C×H×W images without a model. x is not modified.
-func (c *Corruption) Apply(x []float32, n, ch, h, w int) ([]float32, error) {
+// Apply corrupts n C×H×W images without a model, drawing any randomness
+// from seed. x is not modified.
+func (c *Corruption) Apply(x []float32, n, ch, h, w int, seed uint64) ([]float32, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -159,7 +164,7 @@ func (c *Corruption) Apply(x []float32, n, ch, h, w int) ([]float32, error) {
 	}
 	out := make([]float32, len(x))
 	copy(out, x)
-	rng := rand.New(rand.NewPCG(c.Seed, 0x636f7272)) // "corr"
+	rng := rand.New(rand.NewPCG(seed, 0x636f7272)) // "corr"
 	plane := h * w
 	switch c.Kind {
 	case "boxblur":
@@ -280,43 +285,44 @@ func init() {
 		name, summary, extra string
 		make                 func(s float64) *Corruption
 		def                  func(shape []int) float64
+		grid                 func(shape []int) []float64 // DUMB's strength grid
+		max                  float64                     // the strength's upper bound
+		help                 string                      // what the strength is
 	}
 	for _, k := range []corr{
 		{"boxblur", "PIL box blur of the given radius (DUMB non-mathematical attack)", "radius",
-			BoxBlur, func([]int) float64 { return 1 }},
+			BoxBlur, func([]int) float64 { return 1 }, func([]int) []float64 { return BoxBlurGrid() }, 1000, "box-blur radius in pixels"},
 		{"gaussnoise", "additive Gaussian noise of std sigma, clipped (skimage random_noise; DUMB)", "sigma",
-			GaussNoise, func([]int) float64 { return 0.05 }},
+			GaussNoise, func([]int) float64 { return 0.05 }, func([]int) []float64 { return GaussNoiseGrid() }, 10, "noise standard deviation"},
 		{"greyscale", "ITU-R 601-2 luma copied to the three channels (PIL grayscale; DUMB)", "",
-			func(float64) *Corruption { return Greyscale() }, nil},
+			func(float64) *Corruption { return Greyscale() }, nil, nil, 0, ""},
 		{"invert", "1 − x (PIL ImageChops.invert; DUMB)", "",
-			func(float64) *Corruption { return Invert() }, nil},
+			func(float64) *Corruption { return Invert() }, nil, nil, 0, ""},
 		{"blackbox", "a black square of the given side in pixels at a random position (DUMB)", "size",
-			BlackBox, defaultBlackBox},
+			BlackBox, defaultBlackBox, func(shape []int) []float64 {
+				_, h, w := shapeCHW(shape)
+				return BlackBoxGrid(min(h, w))
+			}, 1 << 20, "black box side in pixels"},
 		{"saltpepper", "salt-and-pepper noise on the given fraction of values (skimage random_noise s&p; DUMB)", "amount",
-			SaltPepper, func([]int) float64 { return 0.05 }},
+			SaltPepper, func([]int) float64 { return 0.05 }, func([]int) []float64 { return SaltPepperGrid() }, 1, "fraction of values replaced"},
 		{"splitmerge", "swap the red and green channels (DUMB split-merge RGB)", "",
-			func(float64) *Corruption { return SplitMerge() }, nil},
+			func(float64) *Corruption { return SplitMerge() }, nil, nil, 0, ""},
 	} {
 		k := k
-		var extras []string
+		var extras []Param
 		if k.extra != "" {
-			extras = append(extras, k.extra)
+			extras = append(extras, Param{Name: k.extra, Kind: Float, Min: 0, Max: k.max, Default: k.def, Help: k.help})
 		}
 		if k.name == "gaussnoise" {
-			extras = append(extras, "mean")
+			extras = append(extras, Param{Name: "mean", Kind: Float, Min: -1, Max: 1, Default: fixed(0), Help: "mean of the noise"})
+		}
+		var strength *Strength
+		if k.grid != nil {
+			strength = &Strength{Key: k.extra, Grid: k.grid}
 		}
 		Register(Spec{
-			Name: k.name, Summary: k.summary, Extras: extras,
-			Defaults: func(shape []int) Params {
-				p := Params{Extra: map[string]float64{}}
-				if k.def != nil {
-					p.Extra[k.extra] = k.def(shape)
-				}
-				if k.name == "gaussnoise" {
-					p.Extra["mean"] = 0
-				}
-				return p
-			},
+			Name: k.name, Summary: k.summary, Extras: extras, Strength: strength,
+			Defaults: func([]int) Params { return Params{} },
 			New: func(p Params) (Attack, error) {
 				var s float64
 				if k.extra != "" {
@@ -327,7 +333,6 @@ func init() {
 					s = v
 				}
 				c := k.make(s)
-				c.Seed = p.Seed
 				c.Mean = p.ExtraOr("mean", 0)
 				if err := c.Validate(); err != nil {
 					return nil, err

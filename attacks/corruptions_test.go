@@ -34,9 +34,9 @@ func sameBits(a, b []float32) bool {
 	return true
 }
 
-func mustApply(t *testing.T, c *Corruption, x []float32, n, ch, h, w int) []float32 {
+func mustApply(t *testing.T, c *Corruption, x []float32, n, ch, h, w int, seed uint64) []float32 {
 	t.Helper()
-	out, err := c.Apply(x, n, ch, h, w)
+	out, err := c.Apply(x, n, ch, h, w, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestBoxBlurHandComputed(t *testing.T) {
 			0, 0, 0, 0, 0}},
 		{"r=0 is the identity", 0, delta(1, 3), delta(1, 3)},
 	} {
-		got := mustApply(t, BoxBlur(tc.radius), tc.in, 1, 1, 5, 5)
+		got := mustApply(t, BoxBlur(tc.radius), tc.in, 1, 1, 5, 5, 0)
 		near(t, tc.name, got, tc.want, 1e-7)
 	}
 	// A huge radius averages towards the (edge-weighted) mean; a constant
@@ -102,7 +102,7 @@ func TestBoxBlurHandComputed(t *testing.T) {
 		c[i] = 0.3
 	}
 	for _, r := range []float64{0.5, 2.25, 50} {
-		near(t, "constant", mustApply(t, BoxBlur(r), c, 1, 3, 4, 6), c, 1e-6)
+		near(t, "constant", mustApply(t, BoxBlur(r), c, 1, 3, 4, 6, 0), c, 1e-6)
 	}
 }
 
@@ -123,7 +123,7 @@ func TestBoxBlurMatchesPIL(t *testing.T) {
 		x[i] = float32(v) / 255
 	}
 	for r, want := range pil {
-		got := mustApply(t, BoxBlur(r), x, 1, 1, 6, 9)
+		got := mustApply(t, BoxBlur(r), x, 1, 1, 6, 9, 0)
 		w := make([]float32, len(want))
 		for i, v := range want {
 			w[i] = float32(v) / 255
@@ -139,7 +139,7 @@ func TestGreyscale(t *testing.T) {
 		0, 1, 0, // G plane
 		0, 0, 1, // B plane
 	}
-	got := mustApply(t, Greyscale(), x, 1, 3, 1, 3)
+	got := mustApply(t, Greyscale(), x, 1, 3, 1, 3, 0)
 	want := []float32{0.299, 0.587, 0.114, 0.299, 0.587, 0.114, 0.299, 0.587, 0.114}
 	near(t, "weights", got, want, 1e-7)
 
@@ -156,19 +156,19 @@ func TestGreyscale(t *testing.T) {
 		}
 		return out
 	}
-	near(t, "PIL grayscale", mustApply(t, Greyscale(), chw(rgb), 1, 3, 2, 3), chw(pil), 0.51/255)
+	near(t, "PIL grayscale", mustApply(t, Greyscale(), chw(rgb), 1, 3, 2, 3, 0), chw(pil), 0.51/255)
 
 	// One channel: unchanged. Two channels: an error.
 	one := []float32{0.1, 0.7}
-	near(t, "1 channel", mustApply(t, Greyscale(), one, 1, 1, 1, 2), one, 0)
-	if _, err := Greyscale().Apply(make([]float32, 4), 1, 2, 1, 2); err == nil {
+	near(t, "1 channel", mustApply(t, Greyscale(), one, 1, 1, 1, 2, 0), one, 0)
+	if _, err := Greyscale().Apply(make([]float32, 4), 1, 2, 1, 2, 0); err == nil {
 		t.Fatal("2-channel greyscale: no error")
 	}
 }
 
 func TestInvertAndSplitMerge(t *testing.T) {
 	x := []float32{0, 0.25, 1, 0.5, 0.75, 0.125}
-	near(t, "invert", mustApply(t, Invert(), x, 2, 1, 1, 3), []float32{1, 0.75, 0, 0.5, 0.25, 0.875}, 0)
+	near(t, "invert", mustApply(t, Invert(), x, 2, 1, 1, 3, 0), []float32{1, 0.75, 0, 0.5, 0.25, 0.875}, 0)
 
 	rgb := []float32{
 		0.1, 0.2, 0.3, 0.4, // R
@@ -183,8 +183,8 @@ func TestInvertAndSplitMerge(t *testing.T) {
 		0.9, 1.0, 0.0, 0.05,
 		0, 0, 0, 0, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5,
 	}
-	near(t, "splitmerge", mustApply(t, SplitMerge(), rgb, 2, 3, 2, 2), want, 0)
-	_, err := SplitMerge().Craft([]models.Classifier{shapeOnly{[]int{1, 28, 28}}}, make([]float32, 784), []int{0})
+	near(t, "splitmerge", mustApply(t, SplitMerge(), rgb, 2, 3, 2, 2, 0), want, 0)
+	_, err := SplitMerge().Craft(t.Context(), []models.Classifier{shapeOnly{[]int{1, 28, 28}}}, Batch{X: make([]float32, 784), Labels: []int{0}})
 	if err == nil || !strings.Contains(err.Error(), "3-channel") {
 		t.Fatalf("splitmerge on 1 channel: err = %v", err)
 	}
@@ -199,8 +199,7 @@ func TestBlackBoxPositions(t *testing.T) {
 	seen := map[[2]int]bool{}
 	for seed := uint64(0); seed < 200; seed++ {
 		c := BlackBox(s)
-		c.Seed = seed
-		out := mustApply(t, c, ones, 1, 2, h, w)
+		out := mustApply(t, c, ones, 1, 2, h, w, seed)
 		// Find the box: the zeros must be one s×s square, the same in
 		// both channels.
 		top, left := -1, -1
@@ -233,7 +232,7 @@ func TestBlackBoxPositions(t *testing.T) {
 	}
 	// Larger than the image: clamped to min(H, W) = 5, a 5×5 square.
 	zeros := 0
-	for _, v := range mustApply(t, BlackBox(100), ones, 1, 2, h, w) {
+	for _, v := range mustApply(t, BlackBox(100), ones, 1, 2, h, w, 0) {
 		if v == 0 {
 			zeros++
 		}
@@ -242,7 +241,7 @@ func TestBlackBoxPositions(t *testing.T) {
 		t.Fatalf("oversized box: %d zeros, want %d", zeros, 2*h*h)
 	}
 	// Zero: unchanged.
-	near(t, "size 0", mustApply(t, BlackBox(0), ones, 1, 2, h, w), ones, 0)
+	near(t, "size 0", mustApply(t, BlackBox(0), ones, 1, 2, h, w, 0), ones, 0)
 }
 
 func TestSaltPepperStatistics(t *testing.T) {
@@ -253,8 +252,7 @@ func TestSaltPepperStatistics(t *testing.T) {
 	}
 	for _, amount := range []float64{0, 0.05, 0.3, 1} {
 		c := SaltPepper(amount)
-		c.Seed = 9
-		out := mustApply(t, c, x, 1, 1, 1, n)
+		out := mustApply(t, c, x, 1, 1, 1, n, 9)
 		var salt, pepper int
 		for _, v := range out {
 			switch v {
@@ -285,10 +283,9 @@ func TestGaussNoiseStatistics(t *testing.T) {
 	for i := range x {
 		x[i] = 0.5
 	}
-	near(t, "sigma 0", mustApply(t, GaussNoise(0), x, 1, 1, 1, n), x, 0)
+	near(t, "sigma 0", mustApply(t, GaussNoise(0), x, 1, 1, 1, n, 0), x, 0)
 	c := GaussNoise(0.05)
-	c.Seed = 3
-	out := mustApply(t, c, x, 1, 1, 1, n)
+	out := mustApply(t, c, x, 1, 1, 1, n, 3)
 	var s, s2 float64
 	for _, v := range out {
 		d := float64(v) - 0.5
@@ -302,7 +299,7 @@ func TestGaussNoiseStatistics(t *testing.T) {
 	// Large noise is clipped to [0,1]; a mean shifts it.
 	c = GaussNoise(2)
 	c.Mean = 0.3
-	out = mustApply(t, c, x, 1, 1, 1, n)
+	out = mustApply(t, c, x, 1, 1, 1, n, 0)
 	var zeros, ones int
 	for _, v := range out {
 		if v < 0 || v > 1 {
@@ -343,12 +340,12 @@ func TestCorruptionsRegistryDeterminism(t *testing.T) {
 				t.Fatalf("%s: marked as a gradient attack", name)
 			}
 			craft := func(seed uint64) ([]float32, error) {
-				p := Params{Seed: seed}.Merge(spec.Defaults(shape))
+				p := Params{}.Merge(spec.Defaults(shape))
 				a, err := spec.New(p)
 				if err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
-				return a.Craft(ms, x, y)
+				return a.Craft(t.Context(), ms, Batch{X: x, Labels: y, Seed: seed})
 			}
 			a, err := craft(11)
 			if name == "splitmerge" && shape[0] == 1 {
@@ -386,14 +383,14 @@ func TestCorruptionErrors(t *testing.T) {
 		BoxBlur(-1), BoxBlur(math.NaN()), GaussNoise(-0.1), BlackBox(-2), SaltPepper(1.5), SaltPepper(-0.1),
 		{Kind: "sharpen"},
 	} {
-		if _, err := c.Apply(make([]float32, 4), 1, 1, 2, 2); err == nil {
+		if _, err := c.Apply(make([]float32, 4), 1, 1, 2, 2, 0); err == nil {
 			t.Errorf("%+v: no error", *c)
 		}
 	}
-	if _, err := Invert().Apply(make([]float32, 3), 1, 1, 2, 2); err == nil {
+	if _, err := Invert().Apply(make([]float32, 3), 1, 1, 2, 2, 0); err == nil {
 		t.Error("wrong length: no error")
 	}
-	if _, err := Invert().Craft(nil, make([]float32, 4), []int{0}); err == nil {
+	if _, err := Invert().Craft(t.Context(), nil, Batch{X: make([]float32, 4), Labels: []int{0}}); err == nil {
 		t.Error("no surrogate: no error")
 	}
 	spec, _ := Lookup("boxblur")

@@ -21,22 +21,18 @@ import (
 // and Forward calls (summed over goroutines, so it can exceed the elapsed
 // time when calls overlap).
 //
-// Forward passes through to the wrapped model when it has
-// Forward(x []float32) (*models.Pass, error), as *models.Model does, so
-// that fused-logit ensembles keep their single forward pass per member.
-// *models.Pass is a concrete type whose VJP calls cannot be intercepted,
-// so a held pass is counted when it is opened: its images count as one
-// forward and one gradient evaluation each. That is exact for the
-// ensembles in this package, which call VJP once per pass; an attack that
-// back-propagates through one pass several times must report the extra
-// VJPs with AddGrads. For a wrapped classifier without Forward, Forward
-// returns an error, which would break an ensemble that looks for the
-// method: hand attacks c.Classifier(), which has Forward exactly when the
-// wrapped classifier does.
+// Forward passes through to the wrapped model when it is a
+// models.Forwarder, as *models.Model is, so that fused-logit ensembles
+// keep their single forward pass per member: opening a pass counts its
+// images as forward evaluations, and each VJP through it as gradient
+// evaluations. For a wrapped classifier without Forward, Forward returns
+// an error, which would break an ensemble that looks for the method: hand
+// attacks c.Classifier(), which is a models.Forwarder exactly when the
+// wrapped classifier is.
 type Counted struct {
 	m       models.Classifier
-	fwd     forwarder // nil when m has no Forward
-	size    int       // values per image
+	fwd     models.Forwarder // nil when m has no Forward
+	size    int              // values per image
 	forward atomic.Int64
 	grads   atomic.Int64
 	nanos   atomic.Int64
@@ -49,7 +45,7 @@ func Count(m models.Classifier) *Counted {
 		c.size *= d
 	}
 	c.size = max(c.size, 1)
-	if f, ok := m.(forwarder); ok {
+	if f, ok := m.(models.Forwarder); ok {
 		c.fwd = f
 	}
 	return c
@@ -99,21 +95,39 @@ func (c *Counted) Grad(dx, x []float32, seed func(z, dz []float32)) error {
 // CanForward reports whether the wrapped classifier can hold a pass open.
 func (c *Counted) CanForward() bool { return c.fwd != nil }
 
-// Forward opens a pass on the wrapped model and counts a forward and a
-// gradient evaluation per image (see Counted).
-func (c *Counted) Forward(x []float32) (*models.Pass, error) {
+// Forward opens a pass on the wrapped model and counts a forward
+// evaluation per image; VJPs through the pass count gradient evaluations
+// (see Counted).
+func (c *Counted) Forward(x []float32) (models.Pass, error) {
 	if c.fwd == nil {
 		return nil, fmt.Errorf("classifier %T cannot hold a forward pass open", c.m)
 	}
 	t0 := time.Now()
 	p, err := c.fwd.Forward(x)
 	c.since(t0)
-	if err == nil {
-		n := c.images(x)
-		c.forward.Add(n)
-		c.grads.Add(n)
+	if err != nil {
+		return nil, err
 	}
-	return p, err
+	n := c.images(x)
+	c.forward.Add(n)
+	return &countedPass{Pass: p, c: c, n: n}, nil
+}
+
+// countedPass counts the VJPs through a held pass and their time.
+type countedPass struct {
+	models.Pass
+	c *Counted
+	n int64
+}
+
+func (p *countedPass) VJP(dx, dz []float32) error {
+	t0 := time.Now()
+	err := p.Pass.VJP(dx, dz)
+	p.c.since(t0)
+	if err == nil {
+		p.c.grads.Add(p.n)
+	}
+	return err
 }
 
 // Classifier returns c as the classifier to hand to attacks: c itself when
@@ -136,10 +150,6 @@ func (p plainCounted) Logits(dst, x []float32) error { return p.c.Logits(dst, x)
 func (p plainCounted) Grad(dx, x []float32, seed func(z, dz []float32)) error {
 	return p.c.Grad(dx, x, seed)
 }
-
-// AddGrads records n more images back-propagated outside Grad (extra VJPs
-// on a held pass).
-func (c *Counted) AddGrads(n int) { c.grads.Add(int64(n)) }
 
 // Forwards is the number of images evaluated forward so far.
 func (c *Counted) Forwards() int64 { return c.forward.Load() }

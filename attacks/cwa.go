@@ -1,6 +1,7 @@
 package attacks
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -53,9 +54,6 @@ type CWA struct {
 	TIKernel    int           // TI smoothing of the reverse and inner gradients (0 or 1: off)
 	TINSig      float64       // 3
 	BatchSize   int           // images per whole-batch L1 norm (0: the whole input)
-	Target      TargetMode
-	Targets     []int
-	Seed        uint64
 
 	// hook (tests) is called after every projection: phase "reverse" (k =
 	// −1), "inner" (k = member index) or "outer" (k = −1), at outer
@@ -101,22 +99,32 @@ func (a *CWA) Validate() error {
 }
 
 // Craft runs the attack. It implements Attack.
-func (a *CWA) Craft(surrogates []models.Classifier, x []float32, y []int) ([]float32, error) {
-	adv, _, err := a.CraftStats(surrogates, x, y)
+func (a *CWA) Craft(ctx context.Context, surrogates []models.Classifier, b Batch) ([]float32, error) {
+	adv, _, err := a.CraftStats(ctx, surrogates, b)
 	return adv, err
 }
 
+// craftStats reports the diagnostics for results: zero member gradients
+// and zero batch displacements (NaN in the reference code).
+func (a *CWA) craftStats(ctx context.Context, ms []models.Classifier, b Batch) ([]float32, map[string]float64, error) {
+	adv, st, err := a.CraftStats(ctx, ms, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return adv, map[string]float64{"zero_grad": float64(st.ZeroGrad), "zero_delta": float64(st.ZeroDelta)}, nil
+}
+
 // CraftStats runs the attack and returns its diagnostics.
-func (a *CWA) CraftStats(surrogates []models.Classifier, x []float32, y []int) ([]float32, CWAStats, error) {
+func (a *CWA) CraftStats(ctx context.Context, surrogates []models.Classifier, b Batch) ([]float32, CWAStats, error) {
 	var st CWAStats
 	if err := a.Validate(); err != nil {
 		return nil, st, err
 	}
-	shape, size, n, k, err := ensembleBatch(surrogates, x, y, false)
+	bi, err := b.check(surrogates, false)
 	if err != nil {
 		return nil, st, fmt.Errorf("cwa: %w", err)
 	}
-	g, err := newGradient(surrogates, FuseLogits, a.Target != Untargeted)
+	g, err := newGradient(surrogates, FuseLogits, bi.targets)
 	if err != nil {
 		return nil, st, fmt.Errorf("cwa: %w", err)
 	}
@@ -126,17 +134,13 @@ func (a *CWA) CraftStats(surrogates []models.Classifier, x []float32, y []int) (
 			g.weights[i] = 1 / float32(len(surrogates))
 		}
 	}
-	rng := rand.New(rand.NewPCG(a.Seed, 0x63776100))
-	goal := &Config{Target: a.Target, Targets: a.Targets}
-	labels, err := goal.goalLabels(surrogates, x, y, k, rng)
-	if err != nil {
-		return nil, st, fmt.Errorf("cwa: %w", err)
-	}
+	rng := rand.New(rand.NewPCG(b.Seed, 0x63776100))
+	x, size := b.X, bi.size
 	out := make([]float32, len(x))
-	parts := splitBatches(n, a.BatchSize)
+	parts := splitBatches(bi.n, a.BatchSize)
 	st.BatchSize, st.Batches = parts[0][1]-parts[0][0], len(parts)
 	for _, c := range parts {
-		adv, err := a.run(g, shape, x[c[0]*size:c[1]*size], labels[c[0]:c[1]], rng, &st)
+		adv, err := a.run(ctx, g, bi.shape, x[c[0]*size:c[1]*size], bi.goal[c[0]:c[1]], rng, &st)
 		if err != nil {
 			return nil, st, fmt.Errorf("cwa: %w", err)
 		}
@@ -146,11 +150,11 @@ func (a *CWA) CraftStats(surrogates []models.Classifier, x []float32, y []int) (
 }
 
 // run attacks one batch.
-func (a *CWA) run(g *gradient, shape []int, x []float32, labels []int, rng *rand.Rand, st *CWAStats) ([]float32, error) {
+func (a *CWA) run(ctx context.Context, g *gradient, shape []int, x []float32, labels []int, rng *rand.Rand, st *CWAStats) ([]float32, error) {
 	n := len(labels)
 	size := len(x) / n
 	K := len(g.models)
-	targeted := a.Target != Untargeted
+	targeted := g.targeted
 	eps, alpha := float32(a.Eps), float32(a.Alpha)
 	r, beta, mu := float32(a.ReverseStep), float32(a.InnerStep), float32(a.Momentum)
 	C, H, W := shapeCHW(shape)
@@ -181,6 +185,9 @@ func (a *CWA) run(g *gradient, shape []int, x []float32, labels []int, rng *rand
 		gs[i] = make([]float32, len(x))
 	}
 	for t := 0; t < a.Steps; t++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		copy(anchor, adv)
 		copy(cur, adv)
 		// Reverse (SAM) step on the fused logits: down the attack's loss.
@@ -273,8 +280,13 @@ func init() {
 	} {
 		v := v
 		Register(Spec{
-			Name: v.name, Summary: v.summary, Gradient: true,
-			Extras: []string{"inner_step", "reverse_step", "mean_logits", "di_prob", "di_rate", "ti_kernel", "batch_size"},
+			Name: v.name, Summary: v.summary, Gradient: true, Strength: epsStrength,
+			Extras: []Param{
+				{Name: "inner_step", Kind: Float, Min: 0, Max: 1e5, Default: fixed(250), Help: "inner (CSE) step β"},
+				{Name: "reverse_step", Kind: Float, Min: 0, Max: MaxEps, Help: "reverse (SAM) step r, ε/15 unless given"},
+				{Name: "mean_logits", Kind: Bool, Min: 0, Max: 1, Default: fixed(0), Help: "switch for the paper's mean of logits (0: the code's sum)"},
+				diProb(0), diRate, tiKernel(0), tiNSig, batchSize,
+			},
 			// α defaults to ε/5 and the reverse step to ε/15 of the ε in
 			// use (the reference hard-wires both as fractions of ε).
 			Defaults: func(shape []int) Params {
@@ -288,6 +300,9 @@ func init() {
 				if user.Has("eps") && !user.Has("alpha") {
 					p.Alpha = p.Eps / 5
 				}
+				if !user.Has("reverse_step") {
+					p.Extra["reverse_step"] = p.Eps / 15
+				}
 				return p
 			},
 			New: func(p Params) (Attack, error) {
@@ -296,13 +311,14 @@ func init() {
 				if p.Alpha > 0 {
 					a.Alpha = p.Alpha
 				}
-				a.Norm, a.Target, a.Targets, a.Seed = p.Norm, p.Target, p.Targets, p.Seed
+				a.Norm = p.Norm
 				a.InnerStep = p.ExtraOr("inner_step", a.InnerStep)
 				a.ReverseStep = p.ExtraOr("reverse_step", a.ReverseStep)
 				a.MeanLogits = p.ExtraOr("mean_logits", 0) != 0
 				a.DI.P = p.ExtraOr("di_prob", 0)
 				a.DI.Rate = p.ExtraOr("di_rate", 0.9)
 				a.TIKernel = int(p.ExtraOr("ti_kernel", 0))
+				a.TINSig = p.ExtraOr("ti_nsig", 3)
 				a.BatchSize = int(p.ExtraOr("batch_size", 0))
 				if err := a.Validate(); err != nil {
 					return nil, err

@@ -35,18 +35,19 @@ func TestCWAInvariantsEveryStep(t *testing.T) {
 		return a
 	}
 	for _, tc := range []struct {
-		a  *CWA
-		ms []models.Classifier
+		a       *CWA
+		ms      []models.Classifier
+		targets []int
 	}{
-		{mk("mi-cwa", nil), ms},
-		{mk("cwa", func(a *CWA) { a.Momentum = 0 }), ms},
-		{mk("mi-cwa-beta50", func(a *CWA) { a.InnerStep = 50 }), ms},
-		{mk("mi-cwa-di", func(a *CWA) { a.DI = CropDiversity{P: 1, Rate: 0.9} }), ms},
-		{mk("mi-cwa-ti", func(a *CWA) { a.TIKernel = 5 }), ms},
-		{mk("mi-cwa-mean", func(a *CWA) { a.MeanLogits = true }), ms},
-		{mk("mi-cwa-targeted", func(a *CWA) { a.Target = TargetRandom }), ms},
-		{mk("mi-cwa-batch4", func(a *CWA) { a.BatchSize = 4 }), ms},
-		{mk("mi-cwa-one-model", nil), ms[:1]},
+		{mk("mi-cwa", nil), ms, nil},
+		{mk("cwa", func(a *CWA) { a.Momentum = 0 }), ms, nil},
+		{mk("mi-cwa-beta50", func(a *CWA) { a.InnerStep = 50 }), ms, nil},
+		{mk("mi-cwa-di", func(a *CWA) { a.DI = CropDiversity{P: 1, Rate: 0.9} }), ms, nil},
+		{mk("mi-cwa-ti", func(a *CWA) { a.TIKernel = 5 }), ms, nil},
+		{mk("mi-cwa-mean", func(a *CWA) { a.MeanLogits = true }), ms, nil},
+		{mk("mi-cwa-targeted", nil), ms, RandomTargets(y, 10, 2)},
+		{mk("mi-cwa-batch4", func(a *CWA) { a.BatchSize = 4 }), ms, nil},
+		{mk("mi-cwa-one-model", nil), ms[:1], nil},
 	} {
 		a := tc.a
 		counts := map[string]int{}
@@ -54,7 +55,7 @@ func TestCWAInvariantsEveryStep(t *testing.T) {
 			counts[phase]++
 			checkEpsBall(t, a.Name+" "+phase, a.Eps, x0, cur)
 		}
-		adv, st, err := a.CraftStats(tc.ms, x, y)
+		adv, st, err := a.CraftStats(t.Context(), tc.ms, Batch{X: x, Labels: y, Targets: tc.targets})
 		if err != nil {
 			t.Fatalf("%s: %v", a.Name, err)
 		}
@@ -67,7 +68,7 @@ func TestCWAInvariantsEveryStep(t *testing.T) {
 			t.Errorf("%s: %d zero displacements", a.Name, st.ZeroDelta)
 		}
 		a.hook = nil
-		again, err := a.Craft(tc.ms, x, y)
+		again, err := a.Craft(t.Context(), tc.ms, Batch{X: x, Labels: y, Targets: tc.targets})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,12 +94,13 @@ func TestCWALinearFirstStep(t *testing.T) {
 	a := NewCWA(eps, 1, 0)
 	a.Alpha, a.ReverseStep, a.InnerStep = alpha, 0, 1e-6
 	for _, targeted := range []bool{false, true} {
+		b := Batch{X: x, Labels: y}
 		labels := y
 		if targeted {
-			a.Target, a.Targets = TargetGiven, []int{2, 0, 1}
-			labels = a.Targets
+			b.Targets = []int{2, 0, 1}
+			labels = b.Targets
 		}
-		adv, err := a.Craft([]models.Classifier{lin[0].m, lin[1].m}, x, y)
+		adv, err := a.Craft(t.Context(), []models.Classifier{lin[0].m, lin[1].m}, b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +161,7 @@ func TestCWAOrderDependence(t *testing.T) {
 			inner = append(inner, append([]float32(nil), cur...))
 		}
 	}
-	if _, err := a.Craft([]models.Classifier{rec[0], rec[1]}, x, y); err != nil {
+	if _, err := a.Craft(t.Context(), []models.Classifier{rec[0], rec[1]}, Batch{X: x, Labels: y}); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec[0].calls) != 1 || len(rec[1].calls) != 1 || len(inner) != 2 {
@@ -224,7 +226,7 @@ func TestCWAReverseStep(t *testing.T) {
 				rev = append([]float32(nil), cur...)
 			}
 		}
-		if _, err := a.Craft([]models.Classifier{lin[0].m, lin[1].m}, x, y); err != nil {
+		if _, err := a.Craft(t.Context(), []models.Classifier{lin[0].m, lin[1].m}, Batch{X: x, Labels: y}); err != nil {
 			t.Fatal(err)
 		}
 		scale := 1.0
@@ -335,7 +337,7 @@ func TestCWAZeroGuards(t *testing.T) {
 	x, y := mnistBatch(t, 3)
 	stub := zeroGradModel{shape: []int{1, 28, 28}, k: 10}
 	a := NewCWA(0.2, 2, 1)
-	adv, st, err := a.CraftStats([]models.Classifier{stub, stub}, x, y)
+	adv, st, err := a.CraftStats(t.Context(), []models.Classifier{stub, stub}, Batch{X: x, Labels: y})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +356,7 @@ func TestCWABatchSize(t *testing.T) {
 	ms := []models.Classifier{lenet(t), mlp(t)}
 	a := NewCWA(0.2, 3, 1)
 	a.BatchSize = 3
-	whole, st, err := a.CraftStats(ms, x, y)
+	whole, st, err := a.CraftStats(t.Context(), ms, Batch{X: x, Labels: y})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +365,7 @@ func TestCWABatchSize(t *testing.T) {
 	}
 	a.BatchSize = 0
 	for _, c := range [][2]int{{0, 3}, {3, 6}} {
-		part, err := a.Craft(ms, x[c[0]*784:c[1]*784], y[c[0]:c[1]])
+		part, err := a.Craft(t.Context(), ms, Batch{X: x[c[0]*784 : c[1]*784], Labels: y[c[0]:c[1]]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -391,14 +393,14 @@ func TestCWABadInput(t *testing.T) {
 		{mk(func(a *CWA) { a.DI = CropDiversity{P: 1, Rate: 1.5} }), "crop rate"},
 		{mk(func(a *CWA) { a.TIKernel = 2 }), "odd"},
 	} {
-		if _, err := tc.a.Craft(ms, x, y); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := tc.a.Craft(t.Context(), ms, Batch{X: x, Labels: y}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want one mentioning %q", tc.a, err, tc.want)
 		}
 	}
-	if _, err := NewCWA(0.1, 2, 1).Craft(nil, x, y); err == nil {
+	if _, err := NewCWA(0.1, 2, 1).Craft(t.Context(), nil, Batch{X: x, Labels: y}); err == nil {
 		t.Error("no surrogates accepted")
 	}
-	if _, err := NewCWA(0.1, 2, 1).Craft(ms, x, []int{0, -1}); err == nil {
+	if _, err := NewCWA(0.1, 2, 1).Craft(t.Context(), ms, Batch{X: x, Labels: []int{0, -1}}); err == nil {
 		t.Error("label -1 accepted")
 	}
 }
@@ -442,7 +444,7 @@ func TestCWARegistry(t *testing.T) {
 		if a.Alpha != 0.01 || a.ReverseStep != 0 || a.InnerStep != 50 || !a.MeanLogits || a.DI.P != 1 || a.DI.Rate != 0.9 || a.TIKernel != 3 {
 			t.Errorf("%s: %+v", name, a)
 		}
-		adv, err := atk.Craft(ms, x, y)
+		adv, err := atk.Craft(t.Context(), ms, Batch{X: x, Labels: y})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -488,7 +490,7 @@ func TestCWAOuterMomentum(t *testing.T) {
 			prev = append(prev[:0], cur...)
 		}
 	}
-	whole, err := a.Craft(ms, x, y)
+	whole, err := a.Craft(t.Context(), ms, Batch{X: x, Labels: y})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +498,7 @@ func TestCWAOuterMomentum(t *testing.T) {
 		t.Errorf("only %d values checked", checked)
 	}
 	a.hook = nil
-	alone, err := a.Craft(ms, x[:784], y[:1])
+	alone, err := a.Craft(t.Context(), ms, Batch{X: x[:784], Labels: y[:1]})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,9 @@ func memberGrad(m models.Classifier, dst, x []float32, labels []int, targeted bo
 	if err != nil {
 		return 0, err
 	}
+	if err := models.CheckFinite("surrogate gradient", dst); err != nil {
+		return 0, err
+	}
 	var s float64
 	for _, v := range ce {
 		s += v
@@ -71,22 +74,16 @@ func memberGrad(m models.Classifier, dst, x []float32, labels []int, targeted bo
 
 // meanCE is the batch-mean cross-entropy of m at x against labels.
 func meanCE(m models.Classifier, z, x []float32, labels []int) (float64, error) {
-	k := m.NumClasses()
 	if err := m.Logits(z, x); err != nil {
 		return 0, err
 	}
+	ce := make([]float64, len(labels))
+	if err := models.SoftmaxCrossEntropy(nil, z, labels, m.NumClasses(), 1, ce); err != nil {
+		return 0, err
+	}
 	var s float64
-	for i, l := range labels {
-		row := z[i*k : (i+1)*k]
-		mx := row[0]
-		for _, v := range row {
-			mx = max(mx, v)
-		}
-		var e float64
-		for _, v := range row {
-			e += math.Exp(float64(v - mx))
-		}
-		s += float64(mx) + math.Log(e) - float64(row[l])
+	for _, v := range ce {
+		s += v
 	}
 	return s / float64(len(labels)), nil
 }

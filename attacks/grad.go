@@ -2,7 +2,6 @@ package attacks
 
 import (
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/advmatrix/advmatrix/models"
@@ -27,43 +26,17 @@ func (f Fusion) String() string {
 	return "logits"
 }
 
-// forwarder is a classifier that can hold a forward pass open for several
-// backward passes (models.Model does); fused-logit gradients need every
-// member's logits before any member's backward pass.
-type forwarder interface {
-	Forward(x []float32) (*models.Pass, error)
-}
-
 // lossSeed writes into dz the gradient, with respect to the logits z, of
 // the loss an attack ascends: CE(z, y) untargeted, −CE(z, t) targeted,
 // summed over the batch and scaled by w. It returns the per-image losses
-// (CE, before the sign) when ce is non-nil.
+// (CE, before the sign) when ce is non-nil. Labels were checked against
+// the classes before (Batch.check).
 func lossSeed(dz, z []float32, labels []int, k int, w float32, targeted bool, ce []float64) {
-	sign := w
+	scale := float64(w)
 	if targeted {
-		sign = -w
+		scale = -scale
 	}
-	for i, label := range labels {
-		row, drow := z[i*k:(i+1)*k], dz[i*k:(i+1)*k]
-		mx := row[0]
-		for _, v := range row {
-			mx = max(mx, v)
-		}
-		var s float64
-		for _, v := range row {
-			s += math.Exp(float64(v - mx))
-		}
-		for j, v := range row {
-			p := float32(math.Exp(float64(v-mx)) / s)
-			if j == label {
-				p--
-			}
-			drow[j] = sign * p
-		}
-		if ce != nil {
-			ce[i] = float64(mx) + math.Log(s) - float64(row[label])
-		}
-	}
+	_ = models.SoftmaxCrossEntropy(dz, z, labels, k, scale, ce)
 }
 
 // gradient computes ∂L/∂x_k for every surrogate k, where model k is
@@ -78,7 +51,7 @@ type gradient struct {
 	z        [][]float32
 	fused    []float32
 	dz       []float32
-	passes   []*models.Pass
+	passes   []models.Pass
 }
 
 func newGradient(ms []models.Classifier, fusion Fusion, targeted bool) (*gradient, error) {
@@ -96,13 +69,28 @@ func newGradient(ms []models.Classifier, fusion Fusion, targeted bool) (*gradien
 		g.weights = append(g.weights, 1/float32(len(ms)))
 	}
 	g.z = make([][]float32, len(ms))
-	g.passes = make([]*models.Pass, len(ms))
+	g.passes = make([]models.Pass, len(ms))
 	return g, nil
 }
 
-// compute fills gs[k] = ∂L/∂xs[k] for labels (true labels, or targets when
-// targeted).
+// compute fills gs[k] = ∂L/∂xs[k] (see computeRaw) and refuses non-finite
+// gradients: a surrogate that returns NaN would otherwise leave the images
+// unchanged, and its victims would look robust.
 func (g *gradient) compute(xs, gs [][]float32, labels []int) error {
+	if err := g.computeRaw(xs, gs, labels); err != nil {
+		return err
+	}
+	for i, gi := range gs {
+		if err := models.CheckFinite(fmt.Sprintf("surrogate %d's gradient", i), gi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// computeRaw fills gs[k] = ∂L/∂xs[k] for labels (true labels, or targets when
+// targeted).
+func (g *gradient) computeRaw(xs, gs [][]float32, labels []int) error {
 	n := len(labels)
 	if len(g.dz) != n*g.k {
 		g.dz = make([]float32, n*g.k)
@@ -123,6 +111,8 @@ func (g *gradient) compute(xs, gs [][]float32, labels []int) error {
 		return nil
 	}
 	// Fused logits: forward every member, seed all with one cotangent.
+	// Members that can hold a pass open (models.Forwarder) run forward
+	// once; the others run forward again inside Grad.
 	defer func() {
 		for i, p := range g.passes {
 			if p != nil {
@@ -133,7 +123,7 @@ func (g *gradient) compute(xs, gs [][]float32, labels []int) error {
 	}()
 	clear(g.fused)
 	for i, m := range g.models {
-		if f, ok := m.(forwarder); ok {
+		if f, ok := m.(models.Forwarder); ok {
 			p, err := f.Forward(xs[i])
 			if err != nil {
 				return fmt.Errorf("surrogate %d: %w", i, err)

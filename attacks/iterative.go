@@ -1,28 +1,13 @@
 package attacks
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
 
+	"github.com/advmatrix/advmatrix/metrics"
 	"github.com/advmatrix/advmatrix/models"
-	"github.com/advmatrix/advmatrix/report"
-)
-
-// Attack crafts adversarial examples for the n images in x (labels y)
-// against the surrogates.
-type Attack interface {
-	Craft(surrogates []models.Classifier, x []float32, y []int) ([]float32, error)
-}
-
-// TargetMode says what a targeted attack aims for.
-type TargetMode int
-
-const (
-	Untargeted   TargetMode = iota
-	TargetGiven             // Config.Targets
-	TargetRandom            // a seeded random class other than the label
-	TargetLeast             // the class the surrogates rank lowest on the clean image
 )
 
 // Config is the gradient family: FGSM, I-FGSM/BIM, PGD, MI-FGSM, DI, TI,
@@ -50,9 +35,6 @@ type Config struct {
 	// samples, LGV trajectories) are attacked; otherwise every surrogate
 	// contributes to every step.
 	OnePerStep bool
-	Target     TargetMode
-	Targets    []int // TargetGiven
-	Seed       uint64
 }
 
 // Validate reports the first problem with a configuration.
@@ -124,37 +106,17 @@ func RFGSM(eps, alpha float64, steps int) *Config {
 }
 
 // Craft runs the attack. It implements Attack.
-func (c *Config) Craft(surrogates []models.Classifier, x []float32, y []int) ([]float32, error) {
+func (c *Config) Craft(ctx context.Context, surrogates []models.Classifier, b Batch) ([]float32, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if len(surrogates) == 0 {
-		return nil, fmt.Errorf("no surrogate models")
-	}
-	shape := surrogates[0].InputShape()
-	size := 1
-	for _, d := range shape {
-		size *= d
-	}
-	n := len(y)
-	if n == 0 || len(x) != n*size {
-		return nil, fmt.Errorf("%d values for %d labels of %v images", len(x), n, shape)
-	}
-	if C, H, W := shapeCHW(shape); c.DI.P > 0 && (H != W || C*H*W != size) {
-		return nil, fmt.Errorf("input diversity needs square images, have %v", shape)
-	}
-	k := surrogates[0].NumClasses()
-	for i, l := range y {
-		if l < 0 || l >= k {
-			return nil, fmt.Errorf("label %d of image %d is outside [0, %d)", l, i, k)
-		}
-	}
-	rng := rand.New(rand.NewPCG(c.Seed, 0x61647661))
-	labels, err := c.goalLabels(surrogates, x, y, k, rng)
+	bi, err := b.check(surrogates, c.DI.P > 0)
 	if err != nil {
 		return nil, err
 	}
-	g, err := newGradient(surrogates, c.Fusion, c.Target != Untargeted)
+	x, n, size := b.X, bi.n, bi.size
+	rng := rand.New(rand.NewPCG(b.Seed, 0x61647661))
+	g, err := newGradient(surrogates, c.Fusion, bi.targets)
 	if err != nil {
 		return nil, err
 	}
@@ -165,14 +127,14 @@ func (c *Config) Craft(surrogates []models.Classifier, x []float32, y []int) ([]
 	best := make([]float32, len(x))
 	done := make([]bool, n)
 	for r := 0; r <= c.Restarts; r++ {
-		adv, err := c.run(g, order, shape, x, labels, rng)
+		adv, err := c.run(ctx, g, order, bi.shape, x, bi.goal, rng)
 		if err != nil {
 			return nil, err
 		}
 		if c.Restarts == 0 {
 			return adv, nil
 		}
-		succ, err := success(surrogates, adv, y, labels, c.Target != Untargeted, k)
+		succ, err := success(surrogates, adv, b.Labels, bi.goal, bi.targets, bi.k)
 		if err != nil {
 			return nil, err
 		}
@@ -184,48 +146,6 @@ func (c *Config) Craft(surrogates []models.Classifier, x []float32, y []int) ([]
 		}
 	}
 	return best, nil
-}
-
-// goalLabels returns the labels the loss is computed against: the true
-// labels, or the targets.
-func (c *Config) goalLabels(ms []models.Classifier, x []float32, y []int, k int, rng *rand.Rand) ([]int, error) {
-	n := len(y)
-	switch c.Target {
-	case Untargeted:
-		return y, nil
-	case TargetGiven:
-		if len(c.Targets) != n {
-			return nil, fmt.Errorf("%d targets for %d images", len(c.Targets), n)
-		}
-		for i, t := range c.Targets {
-			if t < 0 || t >= k {
-				return nil, fmt.Errorf("target %d of image %d is outside [0, %d)", t, i, k)
-			}
-		}
-		return c.Targets, nil
-	case TargetRandom:
-		t := make([]int, n)
-		for i := range t {
-			t[i] = (y[i] + 1 + rng.IntN(k-1)) % k
-		}
-		return t, nil
-	case TargetLeast:
-		sum, err := summedLogits(ms, x, n, k)
-		if err != nil {
-			return nil, err
-		}
-		t := make([]int, n)
-		for i := range t {
-			row := sum[i*k : (i+1)*k]
-			for j := range row {
-				if row[j] < row[t[i]] {
-					t[i] = j
-				}
-			}
-		}
-		return t, nil
-	}
-	return nil, fmt.Errorf("unknown target mode %d", c.Target)
 }
 
 // summedLogits adds the surrogates' logits for the n images of x.
@@ -251,7 +171,7 @@ func success(ms []models.Classifier, adv []float32, y, labels []int, targeted bo
 		return nil, err
 	}
 	out := make([]bool, len(y))
-	for i, p := range report.Argmax(sum, k) {
+	for i, p := range metrics.Argmax(sum, k) {
 		if targeted {
 			out[i] = p == labels[i]
 		} else {
@@ -262,7 +182,7 @@ func success(ms []models.Classifier, adv []float32, y, labels []int, targeted bo
 }
 
 // run is one attempt of the iterative attack.
-func (c *Config) run(full *gradient, order []int, shape []int, x []float32, labels []int, rng *rand.Rand) ([]float32, error) {
+func (c *Config) run(ctx context.Context, full *gradient, order []int, shape []int, x []float32, labels []int, rng *rand.Rand) ([]float32, error) {
 	n := len(labels)
 	size := len(x) / n
 	eps, alpha := float32(c.Eps), float32(c.Alpha)
@@ -300,7 +220,7 @@ func (c *Config) run(full *gradient, order []int, shape []int, x []float32, labe
 	if order != nil {
 		// One gradient per surrogate, used in turn.
 		for _, m := range full.models {
-			sg, err := newGradient([]models.Classifier{m}, c.Fusion, c.Target != Untargeted)
+			sg, err := newGradient([]models.Classifier{m}, c.Fusion, full.targeted)
 			if err != nil {
 				return nil, err
 			}
@@ -325,6 +245,9 @@ func (c *Config) run(full *gradient, order []int, shape []int, x []float32, labe
 	}
 	C, H, W := shapeCHW(shape)
 	for t := 0; t < c.Steps; t++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if order != nil {
 			g = singles[order[t%len(order)]]
 		}

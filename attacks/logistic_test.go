@@ -7,6 +7,7 @@ import (
 
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 )
 
 // trainSoftmaxRegression fits logits = W·x + b on MNIST with plain SGD
@@ -65,7 +66,7 @@ func trainSoftmaxRegression(t *testing.T, epochs int) *models.Model {
 	for _, v := range b {
 		b32 = append(b32, float32(v))
 	}
-	m, err := models.SoftmaxRegression([]int{1, 28, 28}, k, w32, b32)
+	m, err := arch.SoftmaxRegression([]int{1, 28, 28}, k, w32, b32)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestFGSMLogisticRegression(t *testing.T) {
 	m := trainSoftmaxRegression(t, 2)
 	x, y := mnistBatch(t, 2000)
 	clean := errorRate(t, m, x, y)
-	adv, err := FGSM(0.25).Craft([]models.Classifier{m}, x, y)
+	adv, err := FGSM(0.25).Craft(t.Context(), []models.Classifier{m}, Batch{X: x, Labels: y})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func TestLogisticGradientClosedForm(t *testing.T) {
 	for i := range w {
 		w[i] = float32(r.NormFloat64())
 	}
-	m, err := models.SoftmaxRegression([]int{1, 3, 4}, k, w, b)
+	m, err := arch.SoftmaxRegression([]int{1, 3, 4}, k, w, b)
 	if err != nil {
 		t.Fatal(err)
 	}

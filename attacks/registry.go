@@ -2,6 +2,7 @@ package attacks
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -16,10 +17,7 @@ type Params struct {
 	Steps    int
 	Norm     Norm
 	Momentum float64
-	Target   TargetMode
-	Targets  []int
 	Fusion   Fusion
-	Seed     uint64
 	// Extra holds method-specific settings by name (for example AdaEA's
 	// "beta" and "threshold", CWA's "inner_step" and "reverse_step", DI's
 	// "di_prob"); each attack documents and validates its own.
@@ -40,21 +38,170 @@ func (p Params) ExtraOr(name string, def float64) float64 {
 	return def
 }
 
+// Kind is the type of an attack's own parameter.
+type Kind int
+
+const (
+	Float Kind = iota
+	Int        // a whole number
+	Bool       // 0 or 1
+)
+
+func (k Kind) String() string {
+	return [...]string{"number", "whole number", "0 or 1"}[k]
+}
+
+// Param declares one of an attack's own settings (an Extra key): its type,
+// its inclusive range and its default for an image shape, so that every
+// attack validates its settings the same way and results record the
+// effective value of each, defaults included.
+type Param struct {
+	Name     string
+	Kind     Kind
+	Min, Max float64
+	// Default is the value for an image shape; nil when the default
+	// follows other settings (CWA's reverse step is ε/15), which the
+	// attack's Derive then fills in.
+	Default func(shape []int) float64
+	Help    string // what it is, for --help and errors
+}
+
+// check validates one value of the parameter.
+func (q Param) check(v float64) error {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return fmt.Errorf("%s=%v: the %s must be a finite number", q.Name, v, q.Help)
+	case q.Kind == Int && v != math.Trunc(v):
+		return fmt.Errorf("%s=%v: the %s must be a whole number", q.Name, v, q.Help)
+	case q.Kind == Bool && v != 0 && v != 1:
+		return fmt.Errorf("%s=%v: the %s is 0 or 1", q.Name, v, q.Help)
+	case v < q.Min || v > q.Max:
+		return fmt.Errorf("%s=%v: the %s must be between %v and %v", q.Name, v, q.Help, q.Min, q.Max)
+	}
+	return nil
+}
+
+// fixed is a Default that does not depend on the image shape.
+func fixed(v float64) func([]int) float64 { return func([]int) float64 { return v } }
+
+// Bounds on the settings every attack shares: generous for any real use,
+// tight enough that a typo cannot ask for a run of years.
+const (
+	MaxEps      = 1000   // L2 radii of large images can exceed 1; L∞ above 1 changes nothing
+	MaxSteps    = 100000 // iterations
+	MaxMomentum = 1000
+)
+
 // Spec describes an attack that can be made by name.
 type Spec struct {
-	Name     string
-	Summary  string   // one line for --help
-	Extras   []string // Extra keys it understands
-	Gradient bool     // needs surrogate gradients (false: query-only or a corruption)
+	Name    string
+	Summary string  // one line for --help
+	Extras  []Param // its own settings
+	// Gradient attacks need surrogate gradients; the others only query
+	// logits (Square) or look at no model at all (DUMB's corruptions).
+	Gradient bool
+	// MinSurrogates and MaxSurrogates (0: no limit) bound the number of
+	// surrogates it can use: AdaEA compares members with each other,
+	// Square queries one model.
+	MinSurrogates, MaxSurrogates int
 	// Defaults returns the defaults for images of the given shape (C, H, W);
-	// they are printed with the results.
+	// they are printed with the results. Register adds every Extra's
+	// default.
 	Defaults func(shape []int) Params
 	// Derive, when set, fills defaults that depend on what the user gave
 	// (CWA's α is ε/5 of the ε in use); see Complete.
 	Derive func(user, merged Params) Params
+	// Record, when set, adds values the attack computes from its settings
+	// to the results (R-FGSM's gradient step ε − α).
+	Record func(p Params) map[string]float64
 	// New makes the attack from complete Params (see Complete).
 	New func(p Params) (Attack, error)
+	// Strength, when not nil, is the setting DUMB's strength selection
+	// tunes and its grid; attacks without one (greyscale, invert,
+	// splitmerge) cannot be tuned.
+	Strength *Strength
 }
+
+// Param looks up one of the attack's own settings.
+func (s Spec) Param(name string) (Param, bool) {
+	for _, q := range s.Extras {
+		if q.Name == name {
+			return q, true
+		}
+	}
+	return Param{}, false
+}
+
+// ExtraNames lists the attack's own settings.
+func (s Spec) ExtraNames() []string {
+	out := make([]string, len(s.Extras))
+	for i, q := range s.Extras {
+		out[i] = q.Name
+	}
+	return out
+}
+
+// Check validates settings before anything runs: the shared ones within
+// their bounds, and every Extra known to the attack, of its type and in
+// its range.
+func (s Spec) Check(p Params) error {
+	switch {
+	case p.Has("eps") && !(p.Eps >= 0 && p.Eps <= MaxEps):
+		return fmt.Errorf("eps %v must be between 0 and %v", p.Eps, MaxEps)
+	case p.Has("alpha") && !(p.Alpha >= 0 && p.Alpha <= MaxEps):
+		return fmt.Errorf("alpha %v must be between 0 and %v", p.Alpha, MaxEps)
+	case p.Has("steps") && (p.Steps < 1 || p.Steps > MaxSteps):
+		return fmt.Errorf("steps %d must be between 1 and %d", p.Steps, MaxSteps)
+	case p.Has("momentum") && !(p.Momentum >= 0 && p.Momentum <= MaxMomentum):
+		return fmt.Errorf("momentum %v must be between 0 and %v", p.Momentum, MaxMomentum)
+	}
+	return s.CheckExtras(p)
+}
+
+// CheckExtras rejects Extra keys the attack does not understand and values
+// of the wrong type or out of range.
+func (s Spec) CheckExtras(p Params) error {
+	keys := make([]string, 0, len(p.Extra))
+	for k := range p.Extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		q, ok := s.Param(k)
+		if !ok {
+			if len(s.Extras) == 0 {
+				return fmt.Errorf("attack %s has no parameter %q (it takes none)", s.Name, k)
+			}
+			return fmt.Errorf("attack %s has no parameter %q (it takes: %s)", s.Name, k, strings.Join(s.ExtraNames(), ", "))
+		}
+		if err := q.check(p.Extra[k]); err != nil {
+			return fmt.Errorf("attack %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// CheckSurrogates says whether the attack can run on n surrogates.
+func (s Spec) CheckSurrogates(n int) error {
+	if n < max(s.MinSurrogates, 1) {
+		return fmt.Errorf("attack %s needs at least %d surrogates, got %d", s.Name, max(s.MinSurrogates, 1), n)
+	}
+	if s.MaxSurrogates > 0 && n > s.MaxSurrogates {
+		return fmt.Errorf("attack %s uses at most %d surrogate(s), got %d", s.Name, s.MaxSurrogates, n)
+	}
+	return nil
+}
+
+// Strength is an attack's tunable strength: the setting ("eps", or an
+// Extra key such as "radius") and DUMB's grid of values for an image
+// shape.
+type Strength struct {
+	Key  string
+	Grid func(shape []int) []float64
+}
+
+// epsStrength is the strength of the gradient attacks: ε over DUMB's grid.
+var epsStrength = &Strength{Key: "eps", Grid: func([]int) []float64 { return EpsGrid() }}
 
 // Complete merges what the user gave with the attack's defaults for the
 // image shape: the parameters the attack will actually run with, and the
@@ -67,16 +214,41 @@ func (s Spec) Complete(user Params, shape []int) Params {
 	return p
 }
 
+// Recorded are the values results record beside the settings: what the
+// attack computes from them (Spec.Record).
+func (s Spec) Recorded(p Params) map[string]float64 {
+	if s.Record == nil {
+		return nil
+	}
+	return s.Record(p)
+}
+
 var registry = struct {
 	sync.Mutex
 	specs map[string]Spec
 }{specs: map[string]Spec{}}
 
 // Register adds an attack; it panics on a duplicate name (a programming
-// error, as in database/sql.Register).
+// error, as in database/sql.Register). Defaults gain every Extra's default.
 func Register(s Spec) {
 	registry.Lock()
 	defer registry.Unlock()
+	if def, extras := s.Defaults, s.Extras; len(extras) > 0 {
+		s.Defaults = func(shape []int) Params {
+			p := def(shape)
+			cp := make(map[string]float64, len(extras))
+			for k, v := range p.Extra {
+				cp[k] = v
+			}
+			for _, q := range extras {
+				if _, ok := cp[q.Name]; !ok && q.Default != nil {
+					cp[q.Name] = q.Default(shape)
+				}
+			}
+			p.Extra = cp
+			return p
+		}
+	}
 	if _, dup := registry.specs[s.Name]; dup {
 		panic("attacks: Register called twice for " + s.Name)
 	}
@@ -129,7 +301,7 @@ func (p Params) Merge(def Params) Params {
 	if p.Has("momentum") {
 		out.Momentum = p.Momentum
 	}
-	out.Target, out.Targets, out.Fusion, out.Seed = p.Target, p.Targets, p.Fusion, p.Seed
+	out.Fusion = p.Fusion
 	if out.Extra == nil {
 		out.Extra = map[string]float64{}
 	} else {
@@ -146,26 +318,33 @@ func (p Params) Merge(def Params) Params {
 	return out
 }
 
-// CheckExtras rejects Extra keys an attack does not understand.
-func (s Spec) CheckExtras(p Params) error {
-	for k := range p.Extra {
-		ok := false
-		for _, e := range s.Extras {
-			if e == k {
-				ok = true
-			}
-		}
-		if !ok {
-			return fmt.Errorf("attack %s has no parameter %q (it takes: %s)", s.Name, k, strings.Join(s.Extras, ", "))
-		}
-	}
-	return nil
-}
-
 // mnistScale reports whether images look like MNIST-sized single-channel
 // digits, whose published defaults (ε = 0.3 PGD, 0.25 FGSM) differ from the
 // natural-image ones (8/255, 16/255).
 func mnistScale(shape []int) bool { return len(shape) == 3 && shape[0] == 1 }
+
+// Shared parameters of the gradient family and the ensemble attacks.
+func diProb(def float64) Param {
+	return Param{Name: "di_prob", Kind: Float, Min: 0, Max: 1, Default: fixed(def), Help: "input-diversity probability"}
+}
+
+var (
+	diRate = Param{Name: "di_rate", Kind: Float, Min: 0.1, Max: 10, Default: fixed(0.9),
+		Help: "input-diversity resize rate (torchattacks' resize_rate)"}
+	tiNSig = Param{Name: "ti_nsig", Kind: Float, Min: 0.1, Max: 100, Default: fixed(3),
+		Help: "translation-invariance kernel's half-width in standard deviations"}
+	restarts = Param{Name: "restarts", Kind: Int, Min: 0, Max: 1000, Default: fixed(0),
+		Help: "number of extra random restarts"}
+	onePerStep = Param{Name: "one_per_step", Kind: Bool, Min: 0, Max: 1, Default: fixed(0),
+		Help: "switch for one surrogate per iteration (Bayesian surrogate sets)"}
+	batchSize = Param{Name: "batch_size", Kind: Int, Min: 0, Max: 1 << 20, Default: fixed(0),
+		Help: "number of images sharing the attack's per-batch statistics (0: the whole batch)"}
+)
+
+func tiKernel(def float64) Param {
+	return Param{Name: "ti_kernel", Kind: Int, Min: 0, Max: 101, Default: fixed(def),
+		Help: "translation-invariance kernel size (odd; 0 or 1: off)"}
+}
 
 func init() {
 	type preset struct {
@@ -174,22 +353,13 @@ func init() {
 		def           func(digits bool) Params
 	}
 	withParams := func(c *Config, p Params) *Config {
-		c.Norm, c.Target, c.Targets, c.Fusion, c.Seed = p.Norm, p.Target, p.Targets, p.Fusion, p.Seed
-		if v, ok := p.Extra["di_prob"]; ok {
-			c.DI.P = v
-		}
-		if v, ok := p.Extra["di_rate"]; ok {
-			c.DI.Rate = v
-		}
-		if v, ok := p.Extra["ti_kernel"]; ok {
-			c.TIKernel = int(v)
-		}
-		if v, ok := p.Extra["restarts"]; ok {
-			c.Restarts = int(v)
-		}
-		if v, ok := p.Extra["one_per_step"]; ok {
-			c.OnePerStep = v != 0
-		}
+		c.Norm, c.Fusion = p.Norm, p.Fusion
+		c.DI.P = p.ExtraOr("di_prob", c.DI.P)
+		c.DI.Rate = p.ExtraOr("di_rate", 0.9)
+		c.TIKernel = int(p.ExtraOr("ti_kernel", float64(c.TIKernel)))
+		c.TINSig = p.ExtraOr("ti_nsig", 3)
+		c.Restarts = int(p.ExtraOr("restarts", 0))
+		c.OnePerStep = p.ExtraOr("one_per_step", 0) != 0
 		return c
 	}
 	presets := []preset{
@@ -252,9 +422,14 @@ func init() {
 	}
 	for _, pr := range presets {
 		pr := pr
+		base := pr.make(Params{})
+		var record func(p Params) map[string]float64
+		if pr.name == "rfgsm" {
+			record = func(p Params) map[string]float64 { return map[string]float64{"grad_step": p.Eps - p.Alpha} }
+		}
 		Register(Spec{
-			Name: pr.name, Summary: pr.summary, Gradient: true,
-			Extras:   []string{"di_prob", "di_rate", "ti_kernel", "restarts", "one_per_step"},
+			Name: pr.name, Summary: pr.summary, Gradient: true, Strength: epsStrength, Record: record,
+			Extras:   []Param{diProb(base.DI.P), diRate, tiKernel(float64(base.TIKernel)), tiNSig, restarts, onePerStep},
 			Defaults: func(shape []int) Params { return pr.def(mnistScale(shape)) },
 			New: func(p Params) (Attack, error) {
 				c := withParams(pr.make(p), p)

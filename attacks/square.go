@@ -1,6 +1,7 @@
 package attacks
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -41,9 +42,6 @@ type Square struct {
 	Eps        float64 // L∞ radius
 	Queries    int     // iterations (queries after the initial one), default 5000
 	PInit      float64 // initial fraction of pixels in the window, default 0.8
-	Target     TargetMode
-	Targets    []int // TargetGiven
-	Seed       uint64
 	ReturnBest bool
 }
 
@@ -54,7 +52,7 @@ func NewSquare(eps float64) *Square { return &Square{Eps: eps, Queries: 5000, PI
 // SquareResult is what one run of Square found.
 type SquareResult struct {
 	Adv     []float32
-	Queries []int  // model evaluations per image: the clean check (and, TargetLeast, the target choice), the initial stripes, one per iteration
+	Queries []int  // model evaluations per image: the clean check, the initial stripes, one per iteration
 	Success []bool // fooled (or, targeted, hit the target) on the model
 }
 
@@ -71,12 +69,12 @@ func (s *Square) Validate() error {
 	return nil
 }
 
-// Craft runs the attack on surrogates[0]. It implements Attack.
-func (s *Square) Craft(surrogates []models.Classifier, x []float32, y []int) ([]float32, error) {
-	if len(surrogates) == 0 {
-		return nil, fmt.Errorf("square: no surrogate model")
+// Craft runs the attack on the one surrogate. It implements Attack.
+func (s *Square) Craft(ctx context.Context, surrogates []models.Classifier, b Batch) ([]float32, error) {
+	if len(surrogates) != 1 {
+		return nil, fmt.Errorf("square: queries one model, got %d surrogates", len(surrogates))
 	}
-	r, err := s.Run(surrogates[0], x, y)
+	r, err := s.Run(ctx, surrogates[0], b)
 	if err != nil {
 		return nil, err
 	}
@@ -131,33 +129,21 @@ func squareMargins(dst []float64, z []float32, labels []int, k int, targeted boo
 }
 
 // Run attacks m and reports per-image query counts and success.
-func (s *Square) Run(m models.Classifier, x []float32, y []int) (*SquareResult, error) {
+func (s *Square) Run(ctx context.Context, m models.Classifier, bt Batch) (*SquareResult, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	shape := m.InputShape()
-	c, h, w := shapeCHW(shape)
-	size := c * h * w
-	n := len(y)
-	if n == 0 || len(x) != n*size {
-		return nil, fmt.Errorf("square: %d values for %d labels of %v images", len(x), n, shape)
-	}
-	k := m.NumClasses()
-	for i, l := range y {
-		if l < 0 || l >= k {
-			return nil, fmt.Errorf("square: label %d of image %d is outside [0, %d)", l, i, k)
-		}
-	}
-	if k < 2 {
-		return nil, fmt.Errorf("square: the margin loss needs at least 2 classes, model has %d", k)
-	}
-	rng := rand.New(rand.NewPCG(s.Seed, 0x73717561)) // "squa"
-	targeted := s.Target != Untargeted
-	cfg := &Config{Target: s.Target, Targets: s.Targets}
-	labels, err := cfg.goalLabels([]models.Classifier{m}, x, y, k, rng)
+	info, err := bt.check([]models.Classifier{m}, false)
 	if err != nil {
 		return nil, fmt.Errorf("square: %w", err)
 	}
+	x, n, k, labels, targeted := bt.X, info.n, info.k, info.goal, info.targets
+	c, h, w := shapeCHW(info.shape)
+	size := c * h * w
+	if k < 2 {
+		return nil, fmt.Errorf("square: the margin loss needs at least 2 classes, model has %d", k)
+	}
+	rng := rand.New(rand.NewPCG(bt.Seed, 0x73717561)) // "squa"
 	res := &SquareResult{Adv: make([]float32, len(x)), Queries: make([]int, n), Success: make([]bool, n)}
 	copy(res.Adv, x)
 	eps := float32(s.Eps)
@@ -170,12 +156,8 @@ func (s *Square) Run(m models.Classifier, x []float32, y []int) (*SquareResult, 
 	margin := make([]float64, n)
 	squareMargins(margin, z, labels, k, targeted)
 	var active []int
-	base := 1
-	if s.Target == TargetLeast { // goalLabels queried the clean images once more
-		base = 2
-	}
 	for i := range res.Queries {
-		res.Queries[i] = base
+		res.Queries[i] = 1
 		if margin[i] <= 0 {
 			res.Success[i] = true
 		} else {
@@ -224,6 +206,9 @@ func (s *Square) Run(m models.Classifier, x []float32, y []int) (*SquareResult, 
 	sub := make([]int, 0, na)
 	signs := make([]float32, c)
 	for it := 0; it < s.Queries && len(todo) > 0; it++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		p := s.pSelection(it)
 		side := int(math.RoundToEven(math.Sqrt(p * float64(h*w)))) // Python's round
 		side = max(min(side, min(h, w)-1), 1)
@@ -304,15 +289,20 @@ func squareEval(m models.Classifier, xs []float32, labels, idx []int, k int, tar
 
 func init() {
 	Register(Spec{
-		Name:    "square",
-		Summary: "L∞ Square attack: query-only random search on the first surrogate's logits (Andriushchenko et al. 2020)",
-		Extras:  []string{"queries", "p_init"},
+		Name:          "square",
+		Strength:      &Strength{Key: "eps", Grid: func([]int) []float64 { return SquareEpsGrid() }},
+		Summary:       "L∞ Square attack: query-only random search on one surrogate's logits, window and sign drawn per image as in the authors' code, redrawing no-op proposals (torchattacks draws one per batch) (Andriushchenko et al. 2020)",
+		MaxSurrogates: 1,
+		Extras: []Param{
+			{Name: "queries", Kind: Int, Min: 0, Max: 1e6, Default: fixed(5000), Help: "query budget (iterations after the first query)"},
+			{Name: "p_init", Kind: Float, Min: 1e-6, Max: 1, Default: fixed(0.8), Help: "initial fraction of pixels in the window"},
+		},
 		Defaults: func(shape []int) Params {
 			eps := 8.0 / 255
 			if mnistScale(shape) {
 				eps = 0.3
 			}
-			return Params{Eps: eps, Norm: Linf, Extra: map[string]float64{"queries": 5000, "p_init": 0.8}}
+			return Params{Eps: eps, Norm: Linf}
 		},
 		New: func(p Params) (Attack, error) {
 			if p.Norm != Linf {
@@ -322,8 +312,7 @@ func init() {
 			if q != math.Trunc(q) || q < 0 || q > 1e9 {
 				return nil, fmt.Errorf("square: queries %v must be a whole number >= 0", q)
 			}
-			s := &Square{Eps: p.Eps, Queries: int(q), PInit: p.ExtraOr("p_init", 0.8),
-				Target: p.Target, Targets: p.Targets, Seed: p.Seed}
+			s := &Square{Eps: p.Eps, Queries: int(q), PInit: p.ExtraOr("p_init", 0.8)}
 			if err := s.Validate(); err != nil {
 				return nil, err
 			}

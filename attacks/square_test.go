@@ -33,8 +33,8 @@ func TestSquareLeNet(t *testing.T) {
 	m := lenet(t)
 	clean := errorRate(t, m, x, y)
 	s := NewSquare(eps)
-	s.Queries, s.Seed = 300, 1
-	res, err := s.Run(m, x, y)
+	s.Queries = 300
+	res, err := s.Run(t.Context(), m, Batch{X: x, Labels: y, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,15 +65,14 @@ func TestSquareLeNet(t *testing.T) {
 		t.Fatalf("no image stopped early (%d queries)", total)
 	}
 	// Determinism through Craft.
-	a1, err := s.Craft([]models.Classifier{m}, x, y)
+	a1, err := s.Craft(t.Context(), []models.Classifier{m}, Batch{X: x, Labels: y, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !sameBits(a1, res.Adv) {
 		t.Fatal("same seed, different bytes")
 	}
-	s.Seed = 2
-	a2, _ := s.Craft([]models.Classifier{m}, x, y)
+	a2, _ := s.Craft(t.Context(), []models.Classifier{m}, Batch{X: x, Labels: y, Seed: 2})
 	if sameBits(a1, a2) {
 		t.Fatal("the seed has no effect")
 	}
@@ -87,7 +86,7 @@ func TestSquareModes(t *testing.T) {
 	m := lenet(t)
 	s := NewSquare(0.05)
 	s.Queries = 20
-	res, err := s.Run(m, x, y)
+	res, err := s.Run(t.Context(), m, Batch{X: x, Labels: y})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +97,7 @@ func TestSquareModes(t *testing.T) {
 		}
 	}
 	s.ReturnBest = true
-	best, _ := s.Run(m, x, y)
+	best, _ := s.Run(t.Context(), m, Batch{X: x, Labels: y})
 	moved := false
 	for i := 0; i < n; i++ {
 		if !best.Success[i] && !sameBits(best.Adv[i*size:(i+1)*size], x[i*size:(i+1)*size]) {
@@ -110,12 +109,12 @@ func TestSquareModes(t *testing.T) {
 	}
 
 	tg := NewSquare(0.3)
-	tg.Queries, tg.Target = 300, TargetGiven
-	tg.Targets = make([]int, n)
-	for i := range tg.Targets {
-		tg.Targets[i] = (y[i] + 1) % 10
+	tg.Queries = 300
+	targets := make([]int, n)
+	for i := range targets {
+		targets[i] = (y[i] + 1) % 10
 	}
-	tr, err := tg.Run(m, x, y)
+	tr, err := tg.Run(t.Context(), m, Batch{X: x, Labels: y, Targets: targets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +131,8 @@ func TestSquareModes(t *testing.T) {
 				p = j
 			}
 		}
-		if p == tg.Targets[i] != tr.Success[i] {
-			t.Fatalf("image %d: prediction %d, target %d, success %v", i, p, tg.Targets[i], tr.Success[i])
+		if p == targets[i] != tr.Success[i] {
+			t.Fatalf("image %d: prediction %d, target %d, success %v", i, p, targets[i], tr.Success[i])
 		}
 		if tr.Success[i] {
 			hit++
@@ -153,7 +152,7 @@ func TestSquareRegistryAndErrors(t *testing.T) {
 	if spec.Gradient {
 		t.Fatal("square needs no gradients")
 	}
-	p := Params{Extra: map[string]float64{"queries": 7, "p_init": 0.5}, Seed: 4}.Merge(spec.Defaults([]int{1, 28, 28}))
+	p := Params{Extra: map[string]float64{"queries": 7, "p_init": 0.5}}.Merge(spec.Defaults([]int{1, 28, 28}))
 	if err := spec.CheckExtras(p); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +160,7 @@ func TestSquareRegistryAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := a.(*Square); s.Eps != 0.3 || s.Queries != 7 || s.PInit != 0.5 || s.Seed != 4 {
+	if s := a.(*Square); s.Eps != 0.3 || s.Queries != 7 || s.PInit != 0.5 {
 		t.Fatalf("made %+v", *s)
 	}
 	for _, bad := range []Params{
@@ -176,10 +175,10 @@ func TestSquareRegistryAndErrors(t *testing.T) {
 	}
 	m := lenet(t)
 	x, y := mnistBatch(t, 2)
-	if _, err := NewSquare(0.1).Run(m, x[:100], y); err == nil {
+	if _, err := NewSquare(0.1).Run(t.Context(), m, Batch{X: x[:100], Labels: y}); err == nil {
 		t.Error("short input: no error")
 	}
-	if _, err := NewSquare(0.1).Run(m, x, []int{0, 10}); err == nil {
+	if _, err := NewSquare(0.1).Run(t.Context(), m, Batch{X: x, Labels: []int{0, 10}}); err == nil {
 		t.Error("bad label: no error")
 	}
 }

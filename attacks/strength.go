@@ -1,11 +1,12 @@
 package attacks
 
 import (
+	"context"
 	"fmt"
 	"math"
 
+	"github.com/advmatrix/advmatrix/metrics"
 	"github.com/advmatrix/advmatrix/models"
-	"github.com/advmatrix/advmatrix/report"
 )
 
 // DefaultSSIMMin is DUMB's similarity threshold for strength selection:
@@ -24,11 +25,12 @@ type StrengthResult struct {
 }
 
 // SelectStrength is DUMB's parameter selection: for every strength in the
-// grid it makes the attack, crafts on the surrogate alone, and records
+// grid it makes the attack, crafts on the surrogate alone (in batches of
+// batch images, seeded as CraftInBatches seeds them), and records
 // the attack success rate on the surrogate itself — the fraction of the
 // images the surrogate classifies correctly when clean that it
 // misclassifies after the attack (DUMB's definition) — and the mean SSIM
-// (report.MeanSSIM, scikit-image's defaults) between clean and attacked
+// (metrics.MeanSSIM, scikit-image's defaults) between clean and attacked
 // images. It returns the strength with the highest ASR among those whose
 // mean SSIM is strictly above ssimMin (DefaultSSIMMin in DUMB), ties going
 // to the smaller strength, and the whole table in grid order. It is an
@@ -38,11 +40,12 @@ type StrengthResult struct {
 // (11×11 Gaussian window, σ = 1.5) on resized, ImageNet-normalised
 // tensors; here it is scikit-image's 7×7 uniform window on the [0,1]
 // images the models take.
-func SelectStrength(mk func(strength float64) (Attack, error), grid []float64, surrogate models.Classifier,
-	x []float32, y []int, ssimMin float64) (best float64, table []StrengthResult, err error) {
+func SelectStrength(ctx context.Context, mk func(strength float64) (Attack, error), grid []float64, surrogate models.Classifier,
+	b Batch, batch int, ssimMin float64) (best float64, table []StrengthResult, err error) {
 	if len(grid) == 0 {
 		return 0, nil, fmt.Errorf("empty strength grid")
 	}
+	x, y := b.X, b.Labels
 	shape := surrogate.InputShape()
 	c, h, w := shapeCHW(shape)
 	size := c * h * w
@@ -52,10 +55,10 @@ func SelectStrength(mk func(strength float64) (Attack, error), grid []float64, s
 	}
 	k := surrogate.NumClasses()
 	z := make([]float32, n*k)
-	if err := surrogate.Logits(z, x); err != nil {
+	if err := models.LogitsInBatches(surrogate, z, x, batch); err != nil {
 		return 0, nil, err
 	}
-	clean := report.Argmax(z, k)
+	clean := metrics.Argmax(z, k)
 	correct := 0
 	for i, p := range clean {
 		if p == y[i] {
@@ -72,15 +75,15 @@ func SelectStrength(mk func(strength float64) (Attack, error), grid []float64, s
 		if err != nil {
 			return 0, table, fmt.Errorf("strength %v: %w", s, err)
 		}
-		adv, err := atk.Craft(ms, x, y)
+		adv, err := CraftInBatches(ctx, atk, ms, Batch{X: x, Labels: y, Seed: b.Seed}, batch, nil)
 		if err != nil {
 			return 0, table, fmt.Errorf("strength %v: %w", s, err)
 		}
-		if err := surrogate.Logits(z, adv); err != nil {
+		if err := models.LogitsInBatches(surrogate, z, adv, batch); err != nil {
 			return 0, table, fmt.Errorf("strength %v: %w", s, err)
 		}
-		pred := report.Argmax(z, k)
-		r := StrengthResult{Strength: s, Correct: correct, SSIM: report.MeanSSIM(x, adv, n, c, h, w)}
+		pred := metrics.Argmax(z, k)
+		r := StrengthResult{Strength: s, Correct: correct, SSIM: metrics.MeanSSIM(x, adv, n, c, h, w)}
 		for i, p := range pred {
 			if clean[i] == y[i] && p != y[i] {
 				r.Fooled++
@@ -104,39 +107,51 @@ func SelectStrength(mk func(strength float64) (Attack, error), grid []float64, s
 }
 
 // StrengthMaker returns a make function for SelectStrength from a
-// registered attack: the strength becomes ε for attacks with an ε (the
-// gradient family and Square) and the attack's strength Extra for
-// DUMB's corruptions ("radius", "sigma", "size", "amount"). Other settings
-// come from p merged over the attack's defaults for the image shape.
+// registered attack: the strength sets the attack's Strength key (ε for
+// the gradient family and Square, "radius", "sigma", "size" or "amount"
+// for DUMB's corruptions). Other settings come from p merged over the
+// attack's defaults for the image shape.
 func StrengthMaker(name string, p Params, shape []int) (func(float64) (Attack, error), error) {
 	spec, err := Lookup(name)
 	if err != nil {
 		return nil, err
 	}
+	if spec.Strength == nil {
+		return nil, fmt.Errorf("attack %s has no strength to select", spec.Name)
+	}
 	if err := spec.CheckExtras(p); err != nil {
 		return nil, err
 	}
-	key := "eps"
-	for _, e := range spec.Extras {
-		switch e {
-		case "radius", "sigma", "size", "amount":
-			key = e
-		}
-	}
-	base := spec.Complete(p, shape)
-	return func(s float64) (Attack, error) {
-		q := base
-		q.Extra = map[string]float64{}
-		for k, v := range base.Extra {
-			q.Extra[k] = v
+	key := spec.Strength.Key
+	return func(v float64) (Attack, error) {
+		q := p
+		q.Set = map[string]bool{key: true}
+		for k, given := range p.Set {
+			q.Set[k] = given
 		}
 		if key == "eps" {
-			q.Eps = s
+			q.Eps = v
 		} else {
-			q.Extra[key] = s
+			q.Extra = map[string]float64{key: v}
+			for k, x := range p.Extra {
+				if k != key {
+					q.Extra[k] = x
+				}
+			}
 		}
-		return spec.New(q)
+		// Complete per strength: defaults derived from ε (CWA's α and
+		// reverse step) follow the strength tried.
+		return spec.New(spec.Complete(q, shape))
 	}, nil
+}
+
+// StrengthGrid is DUMB's strength grid for an attack and image shape
+// (nil for an attack without a strength).
+func StrengthGrid(spec Spec, shape []int) []float64 {
+	if spec.Strength == nil {
+		return nil
+	}
+	return spec.Strength.Grid(shape)
 }
 
 // grid returns from, from+step, …, to, each rounded to 1e-9 so that

@@ -1,6 +1,7 @@
 package attacks
 
 import (
+	"context"
 	"math"
 	"slices"
 	"strings"
@@ -30,9 +31,9 @@ func (meanModel) Grad(dx, x []float32, seed func(z, dz []float32)) error { panic
 // brighten adds its strength to every pixel.
 type brighten float64
 
-func (b brighten) Craft(_ []models.Classifier, x []float32, _ []int) ([]float32, error) {
-	out := make([]float32, len(x))
-	for i, v := range x {
+func (b brighten) Craft(_ context.Context, _ []models.Classifier, bt Batch) ([]float32, error) {
+	out := make([]float32, len(bt.X))
+	for i, v := range bt.X {
 		out[i] = min(v+float32(b), 1)
 	}
 	return out, nil
@@ -62,7 +63,7 @@ func TestSelectStrengthRule(t *testing.T) {
 		{0.95, 0.1, false}, // only the weakest stays similar enough (ASR 0)
 		{0.999, 0, true},   // nothing qualifies
 	} {
-		best, table, err := SelectStrength(mk, grid, meanModel{}, x, y, tc.ssimMin)
+		best, table, err := SelectStrength(t.Context(), mk, grid, meanModel{}, Batch{X: x, Labels: y, Seed: 1}, 64, tc.ssimMin)
 		if tc.err {
 			if err == nil || !strings.Contains(err.Error(), "SSIM") {
 				t.Fatalf("threshold %v: err = %v", tc.ssimMin, err)
@@ -98,10 +99,10 @@ func TestSelectStrengthRule(t *testing.T) {
 		}
 	}
 	// No correctly classified image: an error, not a NaN choice.
-	if _, _, err := SelectStrength(mk, grid, meanModel{}, x[3*64:], y[3:], 0.4); err == nil {
+	if _, _, err := SelectStrength(t.Context(), mk, grid, meanModel{}, Batch{X: x[3*64:], Labels: y[3:], Seed: 1}, 64, 0.4); err == nil {
 		t.Fatal("no correct image: no error")
 	}
-	if _, _, err := SelectStrength(mk, nil, meanModel{}, x, y, 0.4); err == nil {
+	if _, _, err := SelectStrength(t.Context(), mk, nil, meanModel{}, Batch{X: x, Labels: y, Seed: 1}, 64, 0.4); err == nil {
 		t.Fatal("empty grid: no error")
 	}
 }
@@ -118,11 +119,11 @@ func TestSelectStrengthLeNet(t *testing.T) {
 		{"boxblur", []float64{0.5, 2, 6}, 2},  // radius 6 blurs the digits away: SSIM < 0.4
 		{"blackbox", BlackBoxGrid(28)[:4], 1}, // no box fools LeNet: the tie goes to the smallest
 	} {
-		mk, err := StrengthMaker(tc.name, Params{Seed: 1}, m.InputShape())
+		mk, err := StrengthMaker(tc.name, Params{}, m.InputShape())
 		if err != nil {
 			t.Fatal(err)
 		}
-		best, table, err := SelectStrength(mk, tc.grid, m, x, y, DefaultSSIMMin)
+		best, table, err := SelectStrength(t.Context(), mk, tc.grid, m, Batch{X: x, Labels: y, Seed: 1}, 64, DefaultSSIMMin)
 		if err != nil {
 			t.Fatalf("%s: %v (%+v)", tc.name, err, table)
 		}

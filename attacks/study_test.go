@@ -61,7 +61,7 @@ func TestTransferStudy(t *testing.T) {
 	}
 	var single float64
 	for i, s := range sur {
-		adv, err := mk("ifgsm", nil).Craft([]models.Classifier{s}, x, y)
+		adv, err := mk("ifgsm", nil).Craft(t.Context(), []models.Classifier{s}, Batch{X: x, Labels: y})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func TestTransferStudy(t *testing.T) {
 		{"adaea-mi", mk("adaea-mi", nil)},
 		{"mi-cwa", mk("mi-cwa", nil)},
 	} {
-		adv, err := a.atk.Craft(sur, x, y)
+		adv, err := a.atk.Craft(t.Context(), sur, Batch{X: x, Labels: y})
 		if err != nil {
 			t.Fatal(err)
 		}

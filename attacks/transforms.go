@@ -127,8 +127,11 @@ func (d Diversity) redraw(prev *diversity, c, h, w int, rng *rand.Rand) *diversi
 		dv.rnd = w + rng.IntN(max(1, hi-w))
 		dv.size = max(hi, w)
 	}
+	// The offset is drawn from {0, …, rem−1}, as in Xie et al.'s code and
+	// torchattacks (torch.randint's high is exclusive), so the image never
+	// touches the far edge.
 	rem := dv.size - dv.rnd
-	dv.top, dv.left = rng.IntN(rem+1), rng.IntN(rem+1)
+	dv.top, dv.left = rng.IntN(max(rem, 1)), rng.IntN(max(rem, 1))
 	dv.down = newAxisMap(w, dv.rnd)
 	if dv.size != w {
 		dv.back = newAxisMap(dv.size, w)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/advmatrix/advmatrix/internal/safeio"
 )
 
 // cifarRecord is the size of one CIFAR-10 binary record: a label byte and
@@ -75,7 +77,7 @@ func cifarSize(path string) (int64, error) {
 		return 0, fmt.Errorf("read %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("read %s: not a regular file", path)
+		return 0, fmt.Errorf("read %s: %s, %w", path, safeio.Kind(fi.Mode()), safeio.ErrNotRegular)
 	}
 	size := fi.Size()
 	if size == 0 || size%cifarRecord != 0 {
@@ -90,9 +92,9 @@ func readCIFAR(path string) ([]byte, Source, error) {
 	if err != nil {
 		return nil, Source{}, err
 	}
-	f, err := os.Open(path)
+	f, err := safeio.Open(path, size)
 	if err != nil {
-		return nil, Source{}, fmt.Errorf("read %s: %w", path, err)
+		return nil, Source{}, err
 	}
 	defer f.Close()
 	b, extra, err := readExactly(f, size)

@@ -3,17 +3,14 @@ package datasets
 import (
 	"fmt"
 	"math"
+
+	"github.com/advmatrix/advmatrix/provenance"
 )
 
-// Source records one input of a Dataset for provenance.
-type Source struct {
-	// Path is the file read, or "embedded:NAME" for data built into the
-	// binary.
-	Path string
-	// SHA256 is the hex-encoded SHA-256 of the bytes read (for compressed
-	// files, of the compressed bytes).
-	SHA256 string
-}
+// Source records one input of a Dataset for provenance: the file read, or
+// "embedded:NAME" for data built into the binary, and the SHA-256 of the
+// bytes read (for compressed files, of the compressed bytes).
+type Source = provenance.File
 
 // Dataset is a set of images of one shape with optional integer labels.
 //
@@ -40,6 +37,36 @@ type Dataset struct {
 	u8  []uint8   // 8-bit pixel storage, CHW per image, or nil
 	f32 []float32 // float pixel storage in [0,1], CHW per image, or nil
 	idx []int     // storage position of each image; nil means identity
+}
+
+// MaxClasses bounds the number of classes of a dataset, far above
+// ImageNet-21k's 21841 (and equal to arch.MaxClasses): a class count
+// inferred from a corrupt label such as 1e9 is an error, not an allocation
+// of a billion counters or of a model's output layer.
+const MaxClasses = 1 << 16
+
+// CheckClasses reports whether d's labels can be those of a classifier of
+// k classes: d has at most k classes and every label is in 0..k-1. Data
+// with fewer classes than k passes (a subset of the classes, or labels
+// whose count was inferred from the largest one); unlabelled data always
+// passes. Callers use it to make data agree with a model before using
+// its labels as logit indices.
+func (d *Dataset) CheckClasses(k int) error {
+	if k < 1 || k > MaxClasses {
+		return fmt.Errorf("%d classes: want 1 to %d", k, MaxClasses)
+	}
+	if d.Labels == nil {
+		return nil
+	}
+	if d.Classes > k {
+		return fmt.Errorf("data %s has %d classes, more than the %d expected", d.Name, d.Classes, k)
+	}
+	for i, l := range d.Labels {
+		if l < 0 || l >= k {
+			return fmt.Errorf("data %s: label %d of image %d is outside 0..%d", d.Name, l, i, k-1)
+		}
+	}
+	return nil
 }
 
 // unit maps a byte to the float32 that torchvision's ToTensor gives it.
@@ -75,8 +102,8 @@ func NewFloat32(shape [3]int, pix []float32, labels []int, classes int) (*Datase
 	return &Dataset{Shape: shape, Classes: classes, Labels: labels, n: n, f32: pix}, nil
 }
 
-// checkUnit reports the first value of pix outside [0,1], with its
-// (n, c, h, w) index.
+// checkUnit reports the first value of pix outside [0,1], NaN included,
+// with its (n, c, h, w) index.
 func checkUnit(pix []float32, shape [3]int) error {
 	for i, v := range pix {
 		if v >= 0 && v <= 1 {
@@ -84,8 +111,12 @@ func checkUnit(pix []float32, shape [3]int) error {
 		}
 		chw := shape[0] * shape[1] * shape[2]
 		j := i % chw
-		return fmt.Errorf("pixel value %v at index [%d, %d, %d, %d] is outside [0,1]",
-			v, i/chw, j/(shape[1]*shape[2]), j/shape[2]%shape[1], j%shape[2])
+		what := "is outside [0,1]"
+		if v != v || v-v != 0 {
+			what = "is not a finite number (images are in [0,1])"
+		}
+		return fmt.Errorf("pixel value %v at index [%d, %d, %d, %d] %s",
+			v, i/chw, j/(shape[1]*shape[2]), j/shape[2]%shape[1], j%shape[2], what)
 	}
 	return nil
 }
@@ -109,6 +140,9 @@ func count(shape [3]int, pixels int, labels []int, classes int) (int, error) {
 	n := pixels / chw
 	if classes < 0 {
 		return 0, fmt.Errorf("negative class count %d", classes)
+	}
+	if classes > MaxClasses {
+		return 0, fmt.Errorf("%d classes exceed the limit of %d", classes, MaxClasses)
 	}
 	if labels == nil {
 		if classes != 0 {

@@ -14,7 +14,9 @@
 //   - CIFAR-10 binary batches ([CIFAR10]);
 //   - NumPy .npy and .npz arrays ([NumPy], [NPZ]);
 //   - folders of PNG and JPEG images, one sub-folder per class ([Folder]);
-//   - anything another package adds with [Register], such as syndigits.
+//   - SynDigits, digits 0–9 rendered from the Go fonts, a second source for
+//     the digits task ([SynDigits]);
+//   - anything another package adds with [Register].
 //
 // [Open] turns a data spec such as "mnist:test" or "npy:x.npy,y.npy" into a
 // Dataset. [Dataset.Sample] and [Dataset.Balance] draw subsets from a
@@ -22,5 +24,9 @@
 //
 // Readers treat files as untrusted: headers are checked against the data
 // actually present and malformed input is an error naming the file, never a
-// panic.
+// panic. Only regular files are opened (a FIFO or a device is an error, not
+// a hang), memory is allocated for data actually present, an .npz archive
+// is decompressed only for x and y, and a class count inferred from the
+// labels is at most [MaxClasses]; [Dataset.CheckClasses] checks data
+// against a model's classes.
 package datasets

@@ -16,10 +16,16 @@ import (
 	"strings"
 
 	"golang.org/x/image/draw"
+
+	"github.com/advmatrix/advmatrix/internal/safeio"
 )
 
 // maxImagePixels bounds the decoded size of one image file.
 const maxImagePixels = 1 << 25
+
+// maxImageFileBytes bounds the size of one image file: more than a PNG of
+// maxImagePixels 16-bit RGBA pixels needs.
+const maxImageFileBytes = 1 << 29
 
 // Folder reads an image folder: dir holds one sub-folder per class, whose
 // sorted names give the class indices 0, 1, … (recorded in ClassNames),
@@ -118,9 +124,9 @@ func Folder(dir string, shape [3]int) (*Dataset, error) {
 	sources := make([]Source, 0, total)
 	for c, list := range files {
 		for _, path := range list {
-			b, err := os.ReadFile(path)
+			b, err := safeio.ReadFile(path, maxImageFileBytes)
 			if err != nil {
-				return nil, fmt.Errorf("read %s: %w", path, err)
+				return nil, err
 			}
 			img, err := decode(b)
 			if err != nil {
@@ -168,9 +174,9 @@ func imageFiles(dir string) ([]string, error) {
 // config reads the header of the image file at path and checks its format
 // and size.
 func config(path string) (image.Config, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path, maxImageFileBytes)
 	if err != nil {
-		return image.Config{}, fmt.Errorf("read %s: %w", path, err)
+		return image.Config{}, err
 	}
 	defer f.Close()
 	cfg, err := checkConfig(f)

@@ -9,12 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
+
+	"github.com/advmatrix/advmatrix/internal/safeio"
 )
 
 // maxIDXBytes bounds the data of one idx file.
 const maxIDXBytes = 1 << 31
+
+// maxIDXFileBytes bounds the size of an idx file, plain or compressed: the
+// data, a header and gzip's overhead on incompressible data.
+const maxIDXFileBytes = maxIDXBytes + 1<<24
 
 // IDX is the content of an idx file (the format of MNIST and
 // Fashion-MNIST) holding unsigned bytes.
@@ -140,9 +145,9 @@ func readExactly(r io.Reader, n int64) (data []byte, extra bool, err error) {
 // ReadIDXFile reads the idx file at path (gzip-compressed or plain) and
 // returns it with its provenance.
 func ReadIDXFile(path string) (*IDX, Source, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path, maxIDXFileBytes)
 	if err != nil {
-		return nil, Source{}, fmt.Errorf("read %s: %w", path, err)
+		return nil, Source{}, err
 	}
 	defer f.Close()
 	h := sha256.New()

@@ -5,10 +5,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 
 	"github.com/advmatrix/advmatrix/datasets/npy"
+	"github.com/advmatrix/advmatrix/internal/safeio"
 )
 
 // NumPy reads images from the .npy file xPath and, unless yPath is empty,
@@ -47,28 +47,43 @@ func NumPy(xPath, yPath string, classes int) (*Dataset, error) {
 }
 
 // NPZ is like [NumPy] for an .npz file holding the images as array x and,
-// optionally, the labels as array y. Other arrays are ignored.
+// optionally, the labels as array y. Other arrays are ignored: they are
+// never decompressed.
 func NPZ(path string, classes int) (*Dataset, error) {
-	src, err := hashFile(path)
+	f, err := safeio.Open(path, npy.MaxNPZBytes)
 	if err != nil {
 		return nil, err
 	}
-	arrays, err := npy.ReadNPZ(path)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	// Hash the bytes the archive is then read from.
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, fi.Size())); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	src := Source{Path: path, SHA256: hex.EncodeToString(h.Sum(nil))}
+	z, err := npy.NewNPZ(f, fi.Size(), path)
 	if err != nil {
 		return nil, err
 	}
-	x, ok := arrays["x"]
-	if !ok {
-		keys := make([]string, 0, len(arrays))
-		for k := range arrays {
-			keys = append(keys, k)
-		}
+	if !z.Has("x") {
+		keys := z.Names()
 		slices.Sort(keys)
 		return nil, fmt.Errorf("read %s: no array named x (arrays present: %q)", path, keys)
 	}
+	x, err := z.Read("x")
+	if err != nil {
+		return nil, err
+	}
+	var y *npy.Array
 	yName := ""
-	y, ok := arrays["y"]
-	if ok {
+	if z.Has("y") {
+		if y, err = z.Read("y"); err != nil {
+			return nil, err
+		}
 		yName = path + ":y"
 	}
 	ds, err := fromArrays(x, y, path+":x", yName, classes)
@@ -83,6 +98,9 @@ func NPZ(path string, classes int) (*Dataset, error) {
 // fromArrays builds a dataset from an image array and an optional label
 // array; xName and yName name them in errors.
 func fromArrays(x, y *npy.Array, xName, yName string, classes int) (*Dataset, error) {
+	if classes < 0 || classes > MaxClasses {
+		return nil, fmt.Errorf("%d classes: want 1 to %d, or 0 to infer them from the labels", classes, MaxClasses)
+	}
 	var shape [3]int
 	switch len(x.Shape) {
 	case 4:
@@ -110,11 +128,16 @@ func fromArrays(x, y *npy.Array, xName, yName string, classes int) (*Dataset, er
 		}
 		top := -1
 		for i, l := range labels {
-			if l < 0 || (classes > 0 && l >= classes) {
-				if classes > 0 {
-					return nil, fmt.Errorf("read %s: label %d of item %d is outside 0..%d", yName, l, i, classes-1)
-				}
+			switch {
+			case l < 0 && classes == 0:
 				return nil, fmt.Errorf("read %s: label %d of item %d is negative", yName, l, i)
+			case classes > 0 && (l < 0 || l >= classes):
+				return nil, fmt.Errorf("read %s: label %d of item %d is outside 0..%d", yName, l, i, classes-1)
+			case l >= MaxClasses:
+				// The class count is inferred from the largest label:
+				// a corrupt one must not become a billion classes.
+				return nil, fmt.Errorf("read %s: label %d of item %d implies more than %d classes; give the class count if the labels are right",
+					yName, l, i, MaxClasses)
 			}
 			top = max(top, l)
 		}
@@ -143,11 +166,12 @@ func fromArrays(x, y *npy.Array, xName, yName string, classes int) (*Dataset, er
 	return ds, nil
 }
 
-// readNPY reads an .npy file, hashing the bytes as they are read.
+// readNPY reads an .npy file, hashing the bytes as they are read. Only a
+// regular file is opened, so its length is known.
 func readNPY(path string) (*npy.Array, Source, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path, npy.MaxFileBytes)
 	if err != nil {
-		return nil, Source{}, fmt.Errorf("read %s: %w", path, err)
+		return nil, Source{}, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -155,15 +179,7 @@ func readNPY(path string) (*npy.Array, Source, error) {
 		return nil, Source{}, fmt.Errorf("read %s: %w", path, err)
 	}
 	h := sha256.New()
-	r := &countingTee{r: io.TeeReader(f, h), left: -1}
-	if fi.Mode().IsRegular() {
-		r.left = fi.Size()
-	}
-	var rd io.Reader = r
-	if r.left < 0 {
-		rd = struct{ io.Reader }{r} // length unknown: hide Len
-	}
-	a, err := npy.Read(rd)
+	a, err := npy.Read(&countingTee{r: io.TeeReader(f, h), left: fi.Size()})
 	if err == nil {
 		var extra int64
 		if extra, err = io.Copy(h, f); err == nil && extra > 0 {
@@ -176,8 +192,8 @@ func readNPY(path string) (*npy.Array, Source, error) {
 	return a, Source{Path: path, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// countingTee tells npy.Read how many bytes of a regular file remain, so
-// that a header promising more data than the file holds is rejected before
+// countingTee tells npy.Read how many bytes of the file remain, so that a
+// header promising more data than the file holds is rejected before
 // anything is allocated.
 type countingTee struct {
 	r    io.Reader
@@ -191,17 +207,3 @@ func (c *countingTee) Read(p []byte) (int, error) {
 }
 
 func (c *countingTee) Len() int { return int(max(0, c.left)) }
-
-// hashFile returns the provenance record of the file at path.
-func hashFile(path string) (Source, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Source{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return Source{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	return Source{Path: path, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
-}

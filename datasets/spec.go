@@ -17,7 +17,10 @@ type Options struct {
 	// from the data is an error.
 	Shape [3]int
 	// Classes is the number of classes of NumPy labels; 0 means the
-	// largest label plus one.
+	// largest label plus one (at most MaxClasses). For every source, data
+	// whose labels do not fit Classes classes is an error (see
+	// Dataset.CheckClasses): set it to a model's class count to have the
+	// data checked against the model.
 	Classes int
 }
 
@@ -116,7 +119,7 @@ func ParseSpec(spec string) (scheme, arg string, err error) {
 //
 //	mnist[:train|test]               embedded MNIST (default test)
 //	fashion-mnist[:train|test][@DIR] Fashion-MNIST idx files (default test, FashionMNISTDir)
-//	syndigits[:SPLIT]                font-rendered digits, when a package registers it
+//	syndigits[:SPLIT[:N[:SEED]]]     font-rendered digits (SynDigits)
 //	cifar10:FILE.bin[,FILE.bin…]     CIFAR-10 binary batches
 //	npy:X.npy[,Y.npy]                NumPy images and optional labels
 //	npy:FILE.npz                     NumPy archive holding x and optional y
@@ -128,6 +131,9 @@ func Open(spec string, opt Options) (*Dataset, error) {
 	scheme, arg, err := ParseSpec(spec)
 	if err != nil {
 		return nil, err
+	}
+	if opt.Classes < 0 || opt.Classes > MaxClasses {
+		return nil, fmt.Errorf("data spec %q: %d classes requested; want 1 to %d, or 0 to infer them", spec, opt.Classes, MaxClasses)
 	}
 	regMu.RLock()
 	open, ok := registry[scheme]
@@ -149,6 +155,11 @@ func Open(spec string, opt Options) (*Dataset, error) {
 		if want != 0 && want != ds.Shape[i] {
 			return nil, fmt.Errorf("data spec %q: images are %dx%dx%d, but %dx%dx%d was requested",
 				spec, ds.Shape[0], ds.Shape[1], ds.Shape[2], opt.Shape[0], opt.Shape[1], opt.Shape[2])
+		}
+	}
+	if opt.Classes > 0 {
+		if err := ds.CheckClasses(opt.Classes); err != nil {
+			return nil, err
 		}
 	}
 	return ds, nil

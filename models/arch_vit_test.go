@@ -2,11 +2,23 @@ package models
 
 import (
 	"math/rand/v2"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
 	"time"
 )
+
+// loadViT is the vit reference architecture as package arch builds it for
+// 1×16×16 images (testdata/arch/vit.onnx, kept in step by its tests).
+func loadViT(t *testing.T) *Model {
+	t.Helper()
+	m, err := LoadFile(filepath.Join("testdata", "arch", "vit.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
 
 func vitInput(n int, shape []int) []float32 {
 	r := rand.New(rand.NewPCG(21, 22))
@@ -17,52 +29,12 @@ func vitInput(n int, shape []int) []float32 {
 	return x
 }
 
-// LayerNorm has no batch statistics and vit no Dropout: the training-mode
-// forward pass is the inference pass, bit for bit, and so are the
-// parameter gradients.
-func TestViTTrainingModeIsInference(t *testing.T) {
-	m, err := Build("vit", []int{1, 28, 28}, 10, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := vitInput(3, []int{1, 28, 28})
-	y := []int{1, 5, 9}
-	z := make([]float32, 30)
-	if err := m.Logits(z, x); err != nil {
-		t.Fatal(err)
-	}
-	var zt []float32
-	seed := func(z, dz []float32) {
-		zt = append(zt[:0], z...)
-		_ = SoftmaxCrossEntropyGrad(dz, z, y, 10)
-	}
-	gt, err := m.TrainGrads(x, 7, seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(z, zt) {
-		t.Fatalf("training-mode logits %v, inference %v", zt, z)
-	}
-	gi, err := m.ParamGrads(x, seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range gt {
-		if !slices.Equal(gt[i], gi[i]) {
-			t.Fatalf("parameter %s: training-mode gradient differs from the inference one", m.Params()[i].Name)
-		}
-	}
-}
-
 // The same call gives the same bits on one core as on several: the
 // batched attention products, LayerNorm's rows and its parameter
 // gradients are split so that every value is computed the same way.
 func TestViTCoreCountInvariance(t *testing.T) {
-	m, err := Build("vit", []int{3, 32, 32}, 10, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := vitInput(24, []int{3, 32, 32})
+	m := loadViT(t)
+	x := vitInput(24, []int{1, 16, 16})
 	y := make([]int, 24)
 	for i := range y {
 		y[i] = i % 10
@@ -99,17 +71,14 @@ func TestViTNoAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
-	m, err := Build("vit", []int{3, 32, 32}, 10, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := loadViT(t)
 	const batch = 16
-	p, err := compile[float32](m.g, compileOptions{inputShapes: [][]int{{batch, 3, 32, 32}}, inputGrad: true, paramGrad: true, maxElements: 1 << 28})
+	p, err := compile[float32](m.g, compileOptions{inputShapes: [][]int{{batch, 1, 16, 16}}, inputGrad: true, paramGrad: true, maxElements: 1 << 28})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.loadParams(m.g)
-	copy(p.data[p.inputs[0]], vitInput(batch, []int{3, 32, 32}))
+	copy(p.data[p.inputs[0]], vitInput(batch, []int{1, 16, 16}))
 	out := p.outputs[0]
 	f := func() {
 		p.forward()

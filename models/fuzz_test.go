@@ -32,7 +32,9 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 		}
 		seeds = append(seeds, b, b[:len(b)/2], b[:len(b)-3])
 	}
-	if b, err := os.ReadFile("zoo/lenet_mnist.onnx"); err == nil {
+	if b, err := os.ReadFile(zooLeNet); err != nil {
+		tb.Fatalf("seed: %v", err)
+	} else {
 		seeds = append(seeds, b, b[:1000])
 		// The LeNet without its weights' bulk: the same graph, tiny weights,
 		// so mutations land on structure rather than on raw floats.

@@ -64,8 +64,9 @@ type graph struct {
 
 // LoadOptions bound what an untrusted model may do.
 type loadOptions struct {
-	maxElements int64
-	dir         string
+	maxElements    int64
+	dir            string
+	allowNonFinite bool
 }
 
 func parseGraph(data []byte, opt loadOptions) (*pb.ModelProto, *graph, error) {

@@ -110,71 +110,11 @@ func checkGradients(t *testing.T, model []byte, shapes [][]int, seed uint64) {
 // finite-difference evaluations).
 func checkGradientsMode(t *testing.T, model []byte, shapes [][]int, seed uint64, training bool) {
 	t.Helper()
-	_, g, err := parseGraph(model, loadOptions{maxElements: 1 << 24})
+	rep, err := gradCheck(model, shapes, seed, training)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := compile[float64](g, compileOptions{inputShapes: shapes, inputGrad: true, paramGrad: true, training: training, maxElements: 1 << 24})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.loadParams(g)
-	r := rand.New(rand.NewPCG(seed, 7))
-	for _, s := range p.inputs {
-		for i := range p.data[s] {
-			p.data[s][i] = r.NormFloat64()
-		}
-	}
-	out := p.outputs[0]
-	v := make([]float64, len(p.data[out]))
-	for i := range v {
-		v[i] = r.NormFloat64()
-	}
-	objective := func() float64 {
-		p.weightsChanged() // parameters are perturbed in place below
-		p.reseed(11)       // the same Dropout mask every time
-		p.forward()
-		s := 0.0
-		for i, y := range p.data[out] {
-			s += v[i] * y
-		}
-		return s
-	}
-	objective()
-	p.zeroGrads()
-	copy(p.grad[out], v)
-	p.backward(p.seedStep(out))
-	var leaves []int
-	leaves = append(leaves, p.inputs...)
-	for _, s := range p.paramSlot {
-		if s >= 0 {
-			leaves = append(leaves, s)
-		}
-	}
-	analytic := make([][]float64, len(leaves))
-	for i, s := range leaves {
-		analytic[i] = append([]float64(nil), p.grad[s]...)
-	}
-	const h = 1e-6
-	for li, s := range leaves {
-		data := p.data[s]
-		idx := r.Perm(len(data))
-		if len(idx) > 40 {
-			idx = idx[:40]
-		}
-		for _, i := range idx {
-			old := data[i]
-			data[i] = old + h
-			fp := objective()
-			data[i] = old - h
-			fm := objective()
-			data[i] = old
-			num := (fp - fm) / (2 * h)
-			got := analytic[li][i]
-			if d := math.Abs(num - got); d > 1e-6*max(1, math.Abs(num)) {
-				t.Errorf("slot %d (%v) element %d: analytic %.9g, finite difference %.9g", s, p.shapes[s], i, got, num)
-				return
-			}
-		}
+	if rep.MaxRelError > 1e-6 || math.IsNaN(rep.MaxRelError) {
+		t.Errorf("%s", rep.Worst)
 	}
 }

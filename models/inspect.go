@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
@@ -35,8 +36,29 @@ type Inspection struct {
 
 // Inspect describes an ONNX model. It fails only when the bytes are not an
 // ONNX model at all; a model advmatrix cannot run is described with the
-// reason in Problem.
+// reason in Problem. Like Load, it cannot read external data: a model
+// that keeps its weights in files beside it is not runnable from memory
+// (use InspectFile).
 func Inspect(data []byte, opts ...Option) (*Inspection, error) {
+	return inspect(data, "", opts)
+}
+
+// InspectFile is Inspect for the ONNX file at path, which it reads as
+// LoadFile does: the model is runnable if LoadFile would load it,
+// external data included.
+func InspectFile(path string, opts ...Option) (*Inspection, error) {
+	b, err := ReadModelFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	in, err := inspect(b, filepath.Dir(path), opts)
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	return in, nil
+}
+
+func inspect(data []byte, dir string, opts []Option) (*Inspection, error) {
 	var m pb.ModelProto
 	if err := (proto.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("not an ONNX model (protobuf decode failed): %w", err)
@@ -89,7 +111,7 @@ func Inspect(data []byte, opts ...Option) (*Inspection, error) {
 		in.Ops = append(in.Ops, OpUse{Op: op, Count: c, Supported: ok})
 	}
 	sort.Slice(in.Ops, func(i, j int) bool { return in.Ops[i].Op < in.Ops[j].Op })
-	model, err := Load(data, opts...)
+	model, err := load(data, dir, opts)
 	if err != nil {
 		in.Problem = err.Error()
 		return in, nil

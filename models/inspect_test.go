@@ -3,6 +3,7 @@ package models
 import (
 	"encoding/binary"
 	"math"
+	"path/filepath"
 	"testing"
 
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
@@ -59,11 +60,11 @@ func TestInspectCountsFloat64Weights(t *testing.T) {
 	}
 
 	// A float32 model: inspect's count is the trainable parameters.
-	m32, err := Build("lenet", []int{1, 28, 28}, 10, 1)
+	m32, err := LoadFile(filepath.Join("testdata", "arch", "lenet.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err = Inspect(archBytes(t, m32))
+	in, err = InspectFile(filepath.Join("testdata", "arch", "lenet.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}

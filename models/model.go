@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
+	"github.com/advmatrix/advmatrix/internal/safeio"
 )
 
 // Classifier is what attacks and evaluations need from an image classifier:
@@ -39,11 +39,21 @@ type Classifier interface {
 // (initializer, constant or intermediate): 2^28 elements, 1 GiB of float32.
 const DefaultMaxTensorElements = 1 << 28
 
+// MaxModelBytes bounds the size of an ONNX file LoadFile and InspectFile
+// read: protobuf's own limit, beyond which exporters move the weights to
+// external data files.
+const MaxModelBytes = 1 << 31
+
 // Option configures Load.
 type Option func(*loadOptions)
 
 // WithMaxTensorElements changes the per-tensor size limit.
 func WithMaxTensorElements(n int64) Option { return func(o *loadOptions) { o.maxElements = n } }
+
+// AllowNonFinite lets a model with NaN or infinite weights load, for
+// looking into a broken model; by default they are an error naming the
+// initializer (see Load).
+func AllowNonFinite() Option { return func(o *loadOptions) { o.allowNonFinite = true } }
 
 // Model is an ONNX image classifier compiled for execution. Its methods are
 // safe for concurrent use: each call borrows a program compiled for its
@@ -78,9 +88,10 @@ type progKey struct {
 }
 
 // LoadFile reads an ONNX model. External tensor data is read only from
-// files inside the model's folder.
+// files inside the model's folder. path must name a regular file of at
+// most MaxModelBytes.
 func LoadFile(path string, opts ...Option) (*Model, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadModelFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
@@ -91,7 +102,23 @@ func LoadFile(path string, opts ...Option) (*Model, error) {
 	return m, nil
 }
 
+// ReadModelFile reads the bytes of an ONNX file the way LoadFile does:
+// only a regular file (not a FIFO or a device such as /dev/zero) of at
+// most MaxModelBytes. Callers that hash a model before loading it should
+// read it with this.
+func ReadModelFile(path string) ([]byte, error) {
+	return safeio.ReadFile(path, MaxModelBytes)
+}
+
 // Load reads an ONNX model from memory (external data is refused).
+//
+// Untrusted models are bounded: every tensor has at most
+// DefaultMaxTensorElements elements (see WithMaxTensorElements). A float
+// initializer holding NaN, or a weight (a float32 initializer used as data)
+// holding ±Inf, is an error naming the initializer, unless AllowNonFinite
+// is given: such a model computes NaN logits, which evaluations would
+// count as wrong answers and attacks as zero gradients, silently. (Infinite
+// constants read at compile time, such as Clip bounds, are allowed.)
 func Load(data []byte, opts ...Option) (*Model, error) {
 	return load(data, "", opts)
 }
@@ -104,6 +131,11 @@ func load(data []byte, dir string, opts []Option) (*Model, error) {
 	mp, g, err := parseGraph(data, o)
 	if err != nil {
 		return nil, err
+	}
+	if !o.allowNonFinite {
+		if err := checkFiniteConstants(mp, g, o.maxElements); err != nil {
+			return nil, err
+		}
 	}
 	m := &Model{proto: mp, g: g, opt: o, pool: map[progKey][]*program[float32]{}}
 	if len(g.inputs) != 1 {
@@ -133,18 +165,20 @@ func load(data []byte, dir string, opts []Option) (*Model, error) {
 	if !g.dependsOn(g.outputs[0].name, in.name) {
 		return nil, fmt.Errorf("output %q does not depend on the values of input %q", g.outputs[0].name, in.name)
 	}
-	// Compile once at batch 1: it validates every op and tells the class count.
-	p, err := m.checkout(1, modeForward)
+	// Compile once at batch 1 (or at the batch size the input fixes, the
+	// only one that runs): it validates every op and tells the class count.
+	batch := max(1, m.FixedBatch())
+	p, err := m.checkout(batch, modeForward)
 	if err != nil {
 		return nil, err
 	}
-	defer m.checkin(1, modeForward, p)
+	defer m.checkin(batch, modeForward, p)
 	out := p.outputs[0]
 	if out < 0 {
 		return nil, fmt.Errorf("output %q does not depend on the input", g.outputs[0].name)
 	}
-	if s := p.shapes[out]; len(s) != 2 || s[0] != 1 || s[1] < 1 {
-		return nil, fmt.Errorf("output %q has shape %v at batch 1; a classifier outputs N×classes logits", g.outputs[0].name, s)
+	if s := p.shapes[out]; len(s) != 2 || s[0] != batch || s[1] < 1 {
+		return nil, fmt.Errorf("output %q has shape %v at batch %d; a classifier outputs N×classes logits", g.outputs[0].name, s, batch)
 	} else {
 		m.classes = s[1]
 	}
@@ -153,6 +187,15 @@ func load(data []byte, dir string, opts []Option) (*Model, error) {
 
 // InputShape is C×H×W of one image.
 func (m *Model) InputShape() []int { return append([]int(nil), m.inShape...) }
+
+// FixedBatch is the batch size the model's input declares, or 0 if its
+// batch axis is symbolic (any batch size runs).
+func (m *Model) FixedBatch() int {
+	if d := m.g.inputs[0].dims[0]; d.size > 0 {
+		return d.size
+	}
+	return 0
+}
 
 // NumClasses is the number of logits.
 func (m *Model) NumClasses() int { return m.classes }
@@ -326,33 +369,61 @@ func (m *Model) CrossEntropyGrad(x []float32, y []int) (dx, logits []float32, er
 	return dx, logits, nil
 }
 
-// SoftmaxCrossEntropyGrad writes softmax(z) − onehot(y) per row into dz:
-// the gradient of the sum-reduced cross-entropy with respect to the logits.
-func SoftmaxCrossEntropyGrad(dz, z []float32, y []int, classes int) error {
-	if classes < 1 || len(z) < len(y)*classes || len(dz) < len(y)*classes {
-		return fmt.Errorf("%d labels of %d classes need %d logits; have %d logits and %d cotangents", len(y), classes, len(y)*classes, len(z), len(dz))
+// SoftmaxCrossEntropy is the one softmax cross-entropy of advmatrix: for
+// each row i of the logits z (len(y) rows of classes values) and label
+// y[i], it writes scale·(softmax(z_i) − onehot(y_i)) — the gradient of
+// scale·CE with respect to the logits — into dz when dz is not nil, and
+// CE(z_i, y_i) into ce[i] when ce is not nil. Exponentials, sums and the
+// subtraction are in float64, rounded to float32 once at the end, so the
+// gradient is within one float32 rounding of the exact value. scale is 1
+// for the sum-reduced loss, 1/n for PyTorch's default mean, negative for a
+// loss that is descended (targeted attacks).
+func SoftmaxCrossEntropy(dz, z []float32, y []int, classes int, scale float64, ce []float64) error {
+	n := len(y)
+	if classes < 1 || len(z) < n*classes || (dz != nil && len(dz) < n*classes) || (ce != nil && len(ce) < n) {
+		if classes < 1 {
+			return fmt.Errorf("%d classes: a softmax needs at least 1", classes)
+		}
+		return fmt.Errorf("%d labels of %d classes need %d logits; have %d logits, %d cotangents and %d losses", n, classes, n*classes, len(z), len(dz), len(ce))
 	}
 	for i, label := range y {
 		if label < 0 || label >= classes {
 			return fmt.Errorf("label %d of image %d is outside [0, %d)", label, i, classes)
 		}
-		row, drow := z[i*classes:(i+1)*classes], dz[i*classes:(i+1)*classes]
+		row := z[i*classes : (i+1)*classes]
 		mx := row[0]
 		for _, v := range row {
 			mx = max(mx, v)
 		}
-		var s float32
-		for j, v := range row {
-			e := float32(math.Exp(float64(v - mx)))
-			drow[j] = e
-			s += e
+		var s float64
+		for _, v := range row {
+			s += math.Exp(float64(v - mx))
 		}
-		for j := range drow {
-			drow[j] /= s
+		if dz != nil {
+			drow := dz[i*classes : (i+1)*classes]
+			for j, v := range row {
+				p := math.Exp(float64(v-mx)) / s
+				if j == label {
+					p--
+				}
+				drow[j] = float32(p * scale)
+			}
 		}
-		drow[label] -= 1
+		if ce != nil {
+			ce[i] = float64(mx) + math.Log(s) - float64(row[label])
+		}
 	}
 	return nil
+}
+
+// SoftmaxCrossEntropyGrad writes softmax(z) − onehot(y) per row into dz:
+// the gradient of the sum-reduced cross-entropy with respect to the logits
+// (SoftmaxCrossEntropy with scale 1).
+func SoftmaxCrossEntropyGrad(dz, z []float32, y []int, classes int) error {
+	if dz == nil {
+		dz = []float32{} // a missing buffer is too short, not "no gradient wanted"
+	}
+	return SoftmaxCrossEntropy(dz, z, y, classes, 1, nil)
 }
 
 // TensorNames lists the named tensors computed at run time, in graph order,
@@ -487,17 +558,17 @@ func (m *Model) SetParam(name string, values []float32) error {
 	return nil
 }
 
-// ParamGrads evaluates the model at x, asks seed for the cotangent on the
+// ParamGrads evaluates the model at x, asks cotangent for ∂L/∂z on the
 // logits, and returns the gradient with respect to every parameter, in
 // Params order.
-func (m *Model) ParamGrads(x []float32, seed func(z, dz []float32)) ([][]float32, error) {
-	return m.paramGrads(x, modeParamGrad, 0, seed)
+func (m *Model) ParamGrads(x []float32, cotangent func(z, dz []float32)) ([][]float32, error) {
+	return m.paramGrads(x, modeParamGrad, 0, cotangent)
 }
 
 // paramGrads runs a program of the given mode forward and back and returns
 // the parameters' gradients (zero for buffers in training mode, whose new
 // running statistics it stores instead).
-func (m *Model) paramGrads(x []float32, mode progMode, rngSeed uint64, seed func(z, dz []float32)) ([][]float32, error) {
+func (m *Model) paramGrads(x []float32, mode progMode, rngSeed uint64, cotangent func(z, dz []float32)) ([][]float32, error) {
 	n, err := m.batchOf(x)
 	if err != nil {
 		return nil, err
@@ -515,7 +586,7 @@ func (m *Model) paramGrads(x []float32, mode progMode, rngSeed uint64, seed func
 	if p.grad[out] == nil {
 		return nil, errors.New("the logits do not depend on any parameter")
 	}
-	seed(p.data[out], p.grad[out])
+	cotangent(p.data[out], p.grad[out])
 	p.backward(p.seedStep(out))
 	res := make([][]float32, len(m.g.params))
 	for i, par := range m.g.params {
@@ -660,11 +731,11 @@ func (m *Model) SetParams(values [][]float32) error {
 
 // TrainGrads runs one training step's passes: BatchNorm normalises by the
 // batch's statistics and the model's running statistics are updated;
-// Dropout is active, drawing from rngSeed. seed supplies the loss
-// cotangent on the logits. The gradient of every parameter is returned in
-// Params order (all zero for buffers).
-func (m *Model) TrainGrads(x []float32, rngSeed uint64, seed func(z, dz []float32)) ([][]float32, error) {
-	return m.paramGrads(x, modeTrain, rngSeed, seed)
+// Dropout is active, drawing from rngSeed. cotangent is called with the
+// logits z and fills dz with ∂L/∂z. The gradient of every parameter is
+// returned in Params order (all zero for buffers).
+func (m *Model) TrainGrads(x []float32, rngSeed uint64, cotangent func(z, dz []float32)) ([][]float32, error) {
+	return m.paramGrads(x, modeTrain, rngSeed, cotangent)
 }
 
 // storeRunningStats copies a training program's new BatchNorm running

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -31,6 +32,61 @@ func readTensorPB(path string) (*constant, error) {
 
 type nodeResult struct {
 	name, status, why string
+}
+
+var updateNodeTests = flag.Bool("update-node-tests", false, "rewrite testdata/onnx_node_tests.txt from this run")
+
+// nodeTestsFile pins the outcome of every official node test: a test that
+// passed and no longer does is a regression, and a test that newly passes
+// or is skipped for another reason must be recorded (-update-node-tests),
+// so the count cannot drift silently.
+const nodeTestsFile = "testdata/onnx_node_tests.txt"
+
+func checkPinned(t *testing.T, results []nodeResult) {
+	t.Helper()
+	var b strings.Builder
+	for _, r := range results {
+		why := r.why
+		if r.status == "pass" {
+			why = "-"
+		}
+		fmt.Fprintf(&b, "%s\t%s\t%s\n", r.name, r.status, strings.ReplaceAll(why, "\n", " "))
+	}
+	if *updateNodeTests {
+		if err := os.WriteFile(nodeTestsFile, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	data, err := os.ReadFile(nodeTestsFile)
+	if err != nil {
+		t.Fatalf("%v (go test ./models -run TestONNXNodeTests -update-node-tests writes it)", err)
+	}
+	want := map[string][2]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) == 3 {
+			want[f[0]] = [2]string{f[1], f[2]}
+		}
+	}
+	got := map[string]bool{}
+	for _, r := range results {
+		got[r.name] = true
+		w, ok := want[r.name]
+		switch {
+		case !ok:
+			t.Errorf("%s: %s, not in %s (record it with -update-node-tests)", r.name, r.status, nodeTestsFile)
+		case w[0] == "pass" && r.status != "pass":
+			t.Errorf("regression: %s passed before, now %s: %s", r.name, r.status, r.why)
+		case w[0] != r.status:
+			t.Errorf("%s: %s now (%s), %s in %s: record it with -update-node-tests", r.name, r.status, r.why, w[0], nodeTestsFile)
+		}
+	}
+	for name, w := range want {
+		if !got[name] {
+			t.Errorf("%s (%s in %s) is missing from the installed test data", name, w[0], nodeTestsFile)
+		}
+	}
 }
 
 func TestONNXNodeTests(t *testing.T) {
@@ -77,6 +133,7 @@ func TestONNXNodeTests(t *testing.T) {
 	}
 	sort.Strings(opNames)
 	t.Logf("ONNX backend tests: %d ran, %d passed, %d skipped (of %d)", ran, passed, skipped, len(results))
+	checkPinned(t, results)
 	t.Logf("ops covered by passing tests: %s", strings.Join(opNames, " "))
 	t.Logf("skipped %d because they use ops advmatrix does not implement", reasons["unsupported op"])
 	if testing.Verbose() {

@@ -95,11 +95,14 @@ func convModel(r *rand.Rand) *testGraph {
 		node("Gemm", []string{"f", "W"}, []string{"logits"}, aInt("transB", 1))
 }
 
+// zooLeNet is the embedded zoo's LeNet, a real trained model.
+const zooLeNet = "../zoo/lenet_mnist.onnx"
+
 func readFixture(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Skipf("fixture: %v", err)
+		t.Fatalf("fixture: %v", err)
 	}
 	return b
 }
@@ -122,12 +125,8 @@ func TestTruncatedModels(t *testing.T) {
 		"gemm": gemmModel(r).bytes(),
 		"conv": convModel(r).bytes(),
 	}
-	for _, p := range []string{"../testdata/torch/lenet_op13.onnx", "zoo/lenet_mnist.onnx"} {
-		if b, err := os.ReadFile(p); err == nil {
-			files[p] = b
-		} else {
-			t.Logf("skipping %s: %v", p, err)
-		}
+	for _, p := range []string{"../testdata/torch/lenet_op13.onnx", zooLeNet} {
+		files[p] = readFixture(t, p)
 	}
 	for name, full := range files {
 		t.Run(name, func(t *testing.T) {
@@ -157,7 +156,7 @@ func TestTruncatedModels(t *testing.T) {
 
 func TestRandomBytes(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	lenet, _ := os.ReadFile("zoo/lenet_mnist.onnx")
+	lenet := readFixture(t, zooLeNet)
 	for i := 0; i < 3000; i++ {
 		b := make([]byte, r.IntN(4096))
 		for j := range b {
@@ -819,7 +818,7 @@ func TestExternalData(t *testing.T) {
 // reaches past the end; these variants cut the graph itself: its first k
 // nodes, every node but one, and every initializer but one.
 func TestTruncatedGraphs(t *testing.T) {
-	full := readFixture(t, "zoo/lenet_mnist.onnx")
+	full := readFixture(t, zooLeNet)
 	var orig pb.ModelProto
 	if err := proto.Unmarshal(full, &orig); err != nil {
 		t.Fatal(err)

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
+	"github.com/advmatrix/advmatrix/internal/safeio"
 )
 
 // ONNX element types the importer understands. Float tensors become
@@ -318,24 +318,21 @@ func readExternal(t *pb.TensorProto, want int64, lim tensorLimits) ([]byte, erro
 	if length != want {
 		return nil, fmt.Errorf("external data length %d (offset %d) does not match the %d bytes the shape needs", length, off, want)
 	}
-	// Check the file before opening and allocating: a FIFO or device must
-	// not block or stream forever, and a tiny file must not make the
-	// importer allocate what the shape claims.
-	fi, err := os.Stat(full)
-	if err != nil {
-		return nil, fmt.Errorf("external data: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("external data location %q is not a regular file", loc)
-	}
-	if off > fi.Size() || length > fi.Size()-off {
-		return nil, fmt.Errorf("external data %s holds %d bytes; offset %d and length %d reach past its end", loc, fi.Size(), off, length)
-	}
-	f, err := os.Open(full)
+	// Check the file before allocating: a FIFO or device must not block or
+	// stream forever, and a tiny file must not make the importer allocate
+	// what the shape claims.
+	f, err := safeio.Open(full, -1)
 	if err != nil {
 		return nil, fmt.Errorf("external data: %w", err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("external data: %w", err)
+	}
+	if off > fi.Size() || length > fi.Size()-off {
+		return nil, fmt.Errorf("external data %s holds %d bytes; offset %d and length %d reach past its end", loc, fi.Size(), off, length)
+	}
 	buf := make([]byte, length)
 	if _, err := f.ReadAt(buf, off); err != nil && !(errors.Is(err, io.EOF) && length == 0) {
 		return nil, fmt.Errorf("external data %s: %w", loc, err)

@@ -1,8 +1,11 @@
 package report
 
 import (
+	"encoding/base64"
 	"fmt"
-	"math"
+
+	"github.com/advmatrix/advmatrix/metrics"
+	"github.com/advmatrix/advmatrix/provenance"
 )
 
 // AttackResult is what `advmatrix attack` reports: one attack crafted on a
@@ -28,17 +31,18 @@ type AttackResult struct {
 	Eps      float64 `json:"eps"`
 	Targeted string  `json:"targeted"` // none, given, random or least
 	// Seed seeds the sample (--shuffle), random targets and the attack;
-	// images are crafted in batches of BatchSize and batch b (from 0) gets
-	// the attack seed Seed+b.
-	Seed   uint64       `json:"seed"`
-	Params AttackParams `json:"params"`
+	// images are crafted in batches of BatchSize, each with a seed derived
+	// from Seed as BatchSeedRule says.
+	Seed          uint64       `json:"seed"`
+	BatchSeedRule string       `json:"batch_seed_rule"`
+	Params        AttackParams `json:"params"`
 	// BatchSize is the number of images crafted together; batch-coupled
 	// attacks (AdaEA's and CWA's per-batch statistics) depend on it.
 	BatchSize int `json:"batch_size"`
 	// Targets are the target classes, one per image, when targeted
 	// (resolved before crafting for random and least-likely targets).
-	Targets     []int `json:"targets,omitempty"`
-	TargetsFile *File `json:"targets_file,omitempty"`
+	Targets     []int            `json:"targets,omitempty"`
+	TargetsFile *provenance.File `json:"targets_file,omitempty"`
 
 	Surrogates []ModelRef `json:"surrogates"`
 	// WhiteBox is set when no victim was given and the examples were
@@ -55,10 +59,10 @@ type AttackResult struct {
 
 	Victims []VictimResult `json:"victims"`
 
-	Perturbation          Perturbation  `json:"perturbation"`
-	MeanSSIM              float64       `json:"mean_ssim"`
-	PerturbationQuantized *Perturbation `json:"perturbation_quantized,omitempty"`
-	MeanSSIMQuantized     *float64      `json:"mean_ssim_quantized,omitempty"`
+	Perturbation          metrics.Perturbation  `json:"perturbation"`
+	MeanSSIM              float64               `json:"mean_ssim"`
+	PerturbationQuantized *metrics.Perturbation `json:"perturbation_quantized,omitempty"`
+	MeanSSIMQuantized     *float64              `json:"mean_ssim_quantized,omitempty"`
 
 	// SurrogateForwardEvals and SurrogateGradEvals are summed over the
 	// surrogates, in images, for crafting (target selection included).
@@ -79,6 +83,11 @@ type AttackResult struct {
 	ASRRatioInterval string `json:"asr_ratio_interval"`
 	// L0Threshold is the |δ| above which a value counts as changed in L0.
 	L0Threshold float64 `json:"l0_threshold"`
+
+	// AttackStats are the attack's own diagnostics, when it has any:
+	// AdaEA's mean DRF-masked fraction of pixels and zero-gradient count,
+	// CWA's zero-gradient and zero-displacement counts.
+	AttackStats map[string]float64 `json:"attack_stats,omitempty"`
 
 	// StrengthSelection, with --select-strength, records how the attack's
 	// strength was chosen before crafting.
@@ -129,15 +138,20 @@ type StrengthRow struct {
 
 // AttackParams are the attack's settings after defaults were filled in.
 type AttackParams struct {
-	Eps      float64            `json:"eps"`
-	Alpha    float64            `json:"alpha"`
-	Steps    int                `json:"steps"`
-	Norm     string             `json:"norm"`
-	Momentum float64            `json:"momentum"`
-	Targeted string             `json:"targeted"`
-	Fusion   string             `json:"fusion"`
-	Seed     uint64             `json:"seed"`
-	Extra    map[string]float64 `json:"extra"`
+	Eps      float64 `json:"eps"`
+	Alpha    float64 `json:"alpha"`
+	Steps    int     `json:"steps"`
+	Norm     string  `json:"norm"`
+	Momentum float64 `json:"momentum"`
+	Targeted string  `json:"targeted"`
+	Fusion   string  `json:"fusion"`
+	Seed     uint64  `json:"seed"`
+	// Extra holds the attack's own settings, every one with the value it
+	// ran with (defaults included).
+	Extra map[string]float64 `json:"extra"`
+	// Derived holds values the attack computes from its settings
+	// (R-FGSM's gradient step ε − α).
+	Derived map[string]float64 `json:"derived,omitempty"`
 	// Given lists the settings the user gave explicitly; the rest are the
 	// attack's defaults for this image shape.
 	Given []string `json:"given"`
@@ -146,205 +160,65 @@ type AttackParams struct {
 // VictimResult is one victim's evaluation. The embedded Scores are on the
 // float adversarial images; Quantized, when asked for, on the 8-bit ones.
 type VictimResult struct {
+	// Name is the victim's name in a scenario's pool.
+	Name  string   `json:"name,omitempty"`
 	Model ModelRef `json:"model"`
 	// Surrogate is set when the victim is one of the surrogates.
 	Surrogate bool `json:"surrogate"`
-	Scores
-	Quantized *Scores `json:"quantized,omitempty"`
+	metrics.Scores
+	Quantized *metrics.Scores `json:"quantized,omitempty"`
+
+	// In scenario runs: Case is the DUMB case of the attacker and this
+	// victim ("C1"…"C8"); WhiteBox is set when the victim is the attacker
+	// itself.
+	Case     string `json:"case,omitempty"`
+	WhiteBox bool   `json:"white_box,omitempty"`
+	// Control is the victim on seeded random-sign noise of the attack's
+	// norm and ε (the same images), and Excess the attack's ASR on correct
+	// minus the control's, over the same images, with a paired interval
+	// (Newcombe's method 10). NoiseLevel says when the excess is not
+	// distinguishable from noise (its interval contains 0).
+	Control    *metrics.Scores     `json:"control,omitempty"`
+	Excess     *metrics.PairedDiff `json:"excess,omitempty"`
+	NoiseLevel bool                `json:"noise_level,omitempty"`
+	// Outcomes are the per-image results, so that a later gate can test
+	// paired differences on them.
+	Outcomes *Outcomes `json:"outcomes,omitempty"`
 }
 
-// Scores are a victim's results on one set of clean and adversarial images.
-type Scores struct {
-	// CleanAccuracy counts images classified correctly when clean, over n.
-	CleanAccuracy Rate `json:"clean_accuracy"`
-	// AdvAccuracy counts adversarial images classified correctly, over n.
-	AdvAccuracy Rate `json:"adv_accuracy"`
-	// ASRAll = 1 − adv_acc: adversarial images misclassified, over n
-	// (TransferAttack, CWA).
-	ASRAll Rate `json:"asr_all"`
-	// ASROnCorrect: of the images the victim gets right when clean, those
-	// it gets wrong when adversarial (DUMB, Gubri et al.).
-	ASROnCorrect Rate `json:"asr_on_correct"`
-	// ASRRatio = 1 − adv_acc/clean_acc (AdaEA).
-	ASRRatio Ratio `json:"asr_ratio"`
-	// TargetedSuccess, when targeted: adversarial images classified as
-	// their target, over n.
-	TargetedSuccess *Rate `json:"targeted_success,omitempty"`
-	// FlipsOnCorrect breaks ASROnCorrect down by true class.
-	FlipsOnCorrect []ClassRate `json:"flips_on_correct"`
+// Outcomes are per-image results as bit strings (bit i of byte i/8, least
+// significant first), base64-encoded: whether the victim classified image
+// i correctly when clean, after the attack and under the noise control.
+type Outcomes struct {
+	N       int    `json:"n"`
+	Clean   string `json:"clean_correct"`
+	Adv     string `json:"adv_correct"`
+	Control string `json:"control_correct,omitempty"`
 }
 
-// Ratio is asr_ratio = 1 − adv_acc/clean_acc = (C − A)/C, where C and A
-// count the images classified correctly clean and adversarial. It is not a
-// binomial proportion: an image the victim gets wrong clean may become
-// right under attack, so A is not a subset of C and the value can be
-// negative. Num = C − A and Den = C.
-//
-// Its interval propagates Wilson bounds ("bonferroni-wilson"): with
-// [aLo, aHi] and [cLo, cHi] the Wilson intervals of A/n and C/n at
-// z = 2.2414 (97.5% each, so both hold together with probability at least
-// 95% by Bonferroni), Lo95 = 1 − aHi/cLo and Hi95 = 1 − aLo/cHi (at most 1).
-// It is conservative: it ignores the positive pairing of clean and
-// adversarial correctness, which would narrow it. With C = 0 the ratio is
-// undefined: Defined is false and the numbers are zero; with cLo = 0
-// (impossible when C > 0) Lo95 would be −∞ and is reported as −1e308.
-type Ratio struct {
-	Num     int     `json:"num"`
-	Den     int     `json:"den"`
-	Defined bool    `json:"defined"`
-	Value   float64 `json:"value"`
-	Lo95    float64 `json:"lo95"`
-	Hi95    float64 `json:"hi95"`
-}
-
-// RatioInterval names Ratio's interval method in results.
-const RatioInterval = "bonferroni-wilson: 1 - hi(adv_acc)/lo(clean_acc) .. 1 - lo(adv_acc)/hi(clean_acc), each Wilson at 97.5%"
-
-// zBonferroni is the normal quantile for two-sided 97.5% intervals.
-const zBonferroni = 2.241402727604947
-
-// NewRatio computes asr_ratio from the clean-correct count c, the
-// adversarial-correct count a and the number of images n.
-func NewRatio(a, c, n int) Ratio {
-	r := Ratio{Num: c - a, Den: c}
-	if c <= 0 || n <= 0 {
-		return r
-	}
-	r.Defined = true
-	r.Value = float64(c-a) / float64(c)
-	aLo, aHi := Wilson(a, n, zBonferroni)
-	cLo, cHi := Wilson(c, n, zBonferroni)
-	if cLo > 0 {
-		r.Lo95 = 1 - aHi/cLo
-	} else {
-		r.Lo95 = -math.MaxFloat64
-	}
-	r.Hi95 = min(1, 1-aLo/cHi)
-	return r
-}
-
-// EvaluateVictim scores a victim from its logits on the n clean and the n
-// adversarial images (n×classes each, row-major), the true labels and,
-// when targeted, the targets (nil otherwise). Predictions are the first
-// largest logit. Zero denominators give zero rates (Den = 0) and an
-// undefined ratio.
-func EvaluateVictim(clean, adv []float32, labels, targets []int, classes int) (Scores, error) {
-	n := len(labels)
-	switch {
-	case classes < 1:
-		return Scores{}, fmt.Errorf("%d classes", classes)
-	case len(clean) != n*classes || len(adv) != n*classes:
-		return Scores{}, fmt.Errorf("%d labels of %d classes need %d logits each; have %d clean and %d adversarial", n, classes, n*classes, len(clean), len(adv))
-	case targets != nil && len(targets) != n:
-		return Scores{}, fmt.Errorf("%d targets for %d images", len(targets), n)
-	}
-	for i, y := range labels {
-		if y < 0 || y >= classes {
-			return Scores{}, fmt.Errorf("label %d of image %d is outside [0, %d)", y, i, classes)
+// PackBits encodes a bit string as Outcomes stores it.
+func PackBits(bits []bool) string {
+	b := make([]byte, (len(bits)+7)/8)
+	for i, v := range bits {
+		if v {
+			b[i/8] |= 1 << (i % 8)
 		}
 	}
-	pc, pa := Argmax(clean, classes), Argmax(adv, classes)
-	var c, a, flips, hit int
-	tot := make([]int, classes)
-	flip := make([]int, classes)
-	for i, y := range labels {
-		if pc[i] == y {
-			c++
-			tot[y]++
-			if pa[i] != y {
-				flips++
-				flip[y]++
-			}
-		}
-		if pa[i] == y {
-			a++
-		}
-		if targets != nil && pa[i] == targets[i] {
-			hit++
-		}
-	}
-	s := Scores{
-		CleanAccuracy: NewRate(c, n),
-		AdvAccuracy:   NewRate(a, n),
-		ASRAll:        NewRate(n-a, n),
-		ASROnCorrect:  NewRate(flips, c),
-		ASRRatio:      NewRatio(a, c, n),
-	}
-	if targets != nil {
-		r := NewRate(hit, n)
-		s.TargetedSuccess = &r
-	}
-	s.FlipsOnCorrect = make([]ClassRate, classes)
-	for k := range s.FlipsOnCorrect {
-		s.FlipsOnCorrect[k] = ClassRate{Class: k, Rate: NewRate(flip[k], tot[k])}
-	}
-	return s, nil
+	return base64.StdEncoding.EncodeToString(b)
 }
 
-// L0Threshold is the |δ| above which a value counts as changed in L0.
-const L0Threshold = 1e-8
-
-// Perturbation summarises δ = adv − clean image by image.
-type Perturbation struct {
-	// Linf is max |δ| per image, L2 is √Σδ² per image, both in pixel units
-	// of [0,1]; L0 counts the values (pixels × channels) with
-	// |δ| > L0Threshold per image. Mean and max are over images.
-	Linf Stat `json:"linf"`
-	L2   Stat `json:"l2"`
-	L0   Stat `json:"l0"`
-	// Values is the number of values per image (C·H·W), L0's maximum.
-	Values int `json:"values"`
-}
-
-// Stat is a mean and a maximum over images.
-type Stat struct {
-	Mean float64 `json:"mean"`
-	Max  float64 `json:"max"`
-}
-
-// PerturbationOf computes the perturbation statistics of n images of size
-// values each. δ is computed in float64 from the float32 values.
-func PerturbationOf(clean, adv []float32, n int) (Perturbation, error) {
-	if n <= 0 {
-		return Perturbation{}, nil
+// UnpackBits decodes n bits stored by PackBits.
+func UnpackBits(s string, n int) ([]bool, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("outcome bits: %w", err)
 	}
-	if len(clean) != len(adv) || len(clean)%n != 0 {
-		return Perturbation{}, fmt.Errorf("%d clean and %d adversarial values for %d images", len(clean), len(adv), n)
+	if len(b) != (n+7)/8 {
+		return nil, fmt.Errorf("outcome bits: %d bytes for %d images", len(b), n)
 	}
-	size := len(clean) / n
-	p := Perturbation{Values: size}
-	for i := 0; i < n; i++ {
-		var linf, l2, l0 float64
-		for j := i * size; j < (i+1)*size; j++ {
-			d := math.Abs(float64(adv[j]) - float64(clean[j]))
-			linf = max(linf, d)
-			l2 += d * d
-			if d > L0Threshold {
-				l0++
-			}
-		}
-		l2 = math.Sqrt(l2)
-		p.Linf.Mean += linf
-		p.L2.Mean += l2
-		p.L0.Mean += l0
-		p.Linf.Max = max(p.Linf.Max, linf)
-		p.L2.Max = max(p.L2.Max, l2)
-		p.L0.Max = max(p.L0.Max, l0)
+	out := make([]bool, n)
+	for i := range out {
+		out[i] = b[i/8]&(1<<(i%8)) != 0
 	}
-	p.Linf.Mean /= float64(n)
-	p.L2.Mean /= float64(n)
-	p.L0.Mean /= float64(n)
-	return p, nil
-}
-
-// Quantize8 returns round(x·255)/255 of every value, clamped to [0,1]:
-// what the images become when saved as 8-bit PNG. Ties round away from
-// zero (math.Round).
-func Quantize8(x []float32) []float32 {
-	out := make([]float32, len(x))
-	for i, v := range x {
-		q := math.Round(float64(v) * 255)
-		out[i] = float32(min(max(q, 0), 255)) / 255 // as datasets scale bytes
-	}
-	return out
+	return out, nil
 }

@@ -1,5 +1,5 @@
-// Package report holds advmatrix's results: the schema written as JSON,
-// the statistics behind it (accuracies with Wilson intervals, the three
-// attack-success definitions the literature mixes up), and the renderings
-// for people (tables, Markdown).
+// Package report holds advmatrix's results schema — what is written as
+// JSON for programs and CI — and its renderings for people (tables,
+// Markdown). The numbers inside the schema are computed by package
+// metrics; report only arranges and renders them.
 package report

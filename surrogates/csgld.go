@@ -211,7 +211,7 @@ func prepare(m *models.Model, dir string) (string, error) {
 func dataInfo(d *datasets.Dataset) *DataInfo {
 	di := &DataInfo{Name: d.Name, Images: d.Len()}
 	for _, s := range d.Sources {
-		di.Sources = append(di.Sources, Source{Path: s.Path, SHA256: s.SHA256})
+		di.Sources = append(di.Sources, s)
 	}
 	return di
 }

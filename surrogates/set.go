@@ -14,7 +14,9 @@ import (
 
 	"github.com/advmatrix/advmatrix/attacks"
 	"github.com/advmatrix/advmatrix/internal/atomicfile"
+	"github.com/advmatrix/advmatrix/internal/safeio"
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/provenance"
 )
 
 // ManifestName is the manifest's file name inside a set's folder.
@@ -113,15 +115,9 @@ type Manifest struct {
 
 // DataInfo records the training data of a set.
 type DataInfo struct {
-	Name    string   `json:"name"`
-	Images  int      `json:"images"`
-	Sources []Source `json:"sources,omitempty"`
-}
-
-// Source is one data file and its hash.
-type Source struct {
-	Path   string `json:"path"`
-	SHA256 string `json:"sha256"`
+	Name    string            `json:"name"`
+	Images  int               `json:"images"`
+	Sources []provenance.File `json:"sources,omitempty"`
 }
 
 // Sample is one member of a set.
@@ -149,9 +145,12 @@ func WriteManifest(dir string, man *Manifest) error {
 	return atomicfile.Write(filepath.Join(dir, ManifestName), append(b, '\n'))
 }
 
+// maxManifestBytes bounds a set.json: a few hundred bytes per sample.
+const maxManifestBytes = 16 << 20
+
 // ReadManifest reads and checks a set.json (not the member files).
 func ReadManifest(path string) (*Manifest, error) {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, maxManifestBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +238,7 @@ func LoadSet(manifestOrDir string, opts ...models.Option) (*Set, []models.Classi
 	var shape []int
 	var classes int
 	for i, f := range set.Files {
-		b, err := os.ReadFile(f)
+		b, err := models.ReadModelFile(f)
 		if err != nil {
 			return nil, nil, fmt.Errorf("surrogate set: %w", err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/advmatrix/advmatrix/attacks"
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 	"github.com/advmatrix/advmatrix/train"
 )
 
@@ -75,7 +76,7 @@ func TestCSGLDTransferStudy(t *testing.T) {
 	setDir := filepath.Join(dir, "csgld")
 	if _, err := os.Stat(filepath.Join(setDir, ManifestName)); err != nil {
 		start := time.Now()
-		m, err := models.Build("lenet", []int{1, 28, 28}, 10, 1)
+		m, err := arch.Build("lenet", []int{1, 28, 28}, 10, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,9 +138,8 @@ func TestCSGLDTransferStudy(t *testing.T) {
 		} {
 			start := time.Now()
 			c := attacks.IFGSM(eps, eps/10, 50)
-			c.Seed = 7
 			(&Set{Mode: s.mode}).Apply(c)
-			adv, err := c.Craft(s.ms, x, y)
+			adv, err := c.Craft(t.Context(), s.ms, attacks.Batch{X: x, Labels: y, Seed: 7})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,23 +168,23 @@ func envInt(name string, def int) int {
 }
 
 // trained loads path, or builds arch, trains it and saves it there.
-func trained(t *testing.T, path, arch string, seed uint64, d *datasets.Dataset, cfg train.Config) *models.Model {
+func trained(t *testing.T, path, archName string, seed uint64, d *datasets.Dataset, cfg train.Config) *models.Model {
 	t.Helper()
 	if m, err := models.LoadFile(path); err == nil {
 		return m
 	}
-	m, err := models.Build(arch, []int{1, 28, 28}, 10, seed)
+	m, err := arch.Build(archName, []int{1, 28, 28}, 10, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	cfg.OnEpoch = func(e train.EpochStats) {
-		t.Logf("%s epoch %d: loss %.4f, train acc %.2f%%, %.0f s", arch, e.Epoch, e.TrainLoss, 100*e.TrainAccuracy, e.Seconds)
+		t.Logf("%s epoch %d: loss %.4f, train acc %.2f%%, %.0f s", archName, e.Epoch, e.TrainLoss, 100*e.TrainAccuracy, e.Seconds)
 	}
 	if _, err := train.Fit(m, d, cfg); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s: trained in %.0f s", arch, time.Since(start).Seconds())
+	t.Logf("%s: trained in %.0f s", archName, time.Since(start).Seconds())
 	if err := m.SaveFile(path); err != nil {
 		t.Fatal(err)
 	}

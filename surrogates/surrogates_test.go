@@ -12,6 +12,7 @@ import (
 	"github.com/advmatrix/advmatrix/attacks"
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 	"github.com/advmatrix/advmatrix/train"
 )
 
@@ -24,9 +25,9 @@ func trainData(t *testing.T) *datasets.Dataset {
 	return d.Sample(512, 11) // 8 batches of 64
 }
 
-func build(t *testing.T, arch string) *models.Model {
+func build(t *testing.T, archName string) *models.Model {
 	t.Helper()
-	m, err := models.Build(arch, []int{1, 28, 28}, 10, 5)
+	m, err := arch.Build(archName, []int{1, 28, 28}, 10, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,16 +230,15 @@ func TestIdenticalSamplesReduceToIFGSM(t *testing.T) {
 	y := te.Labels[:n]
 	set := &Set{Files: []string{path, path, path}, Mode: OnePerStep}
 	multi := attacks.IFGSM(0.1, 0.01, 20)
-	multi.Seed = 9
 	set.Apply(multi)
 	if !multi.OnePerStep {
 		t.Fatal("Apply did not set OnePerStep")
 	}
-	a, err := multi.Craft(copies, x, y)
+	a, err := multi.Craft(t.Context(), copies, attacks.Batch{X: x, Labels: y, Seed: 9})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := attacks.IFGSM(0.1, 0.01, 20).Craft(copies[:1], x, y)
+	b, err := attacks.IFGSM(0.1, 0.01, 20).Craft(t.Context(), copies[:1], attacks.Batch{X: x, Labels: y})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +429,7 @@ func TestLoadSet(t *testing.T) {
 		t.Error("missing path: no error")
 	}
 	// Members must agree on shape and classes.
-	other, err := models.Build("mlp", []int{1, 28, 28}, 5, 1)
+	other, err := arch.Build("mlp", []int{1, 28, 28}, 5, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,16 +5,16 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 )
 
 // BenchmarkTrainStep times one training step at batch 64 — forward in
 // training mode, backward to the weights, SGD with momentum, weights set —
 // the unit testdata/torch/bench_train.py measures for PyTorch.
 func BenchmarkTrainStep(b *testing.B) {
-	for _, arch := range []string{"lenet", "resnet"} {
-		b.Run(fmt.Sprintf("%s/batch64", arch), func(b *testing.B) {
-			m, err := models.Build(arch, []int{1, 28, 28}, 10, 1)
+	for _, name := range []string{"lenet", "resnet"} {
+		b.Run(fmt.Sprintf("%s/batch64", name), func(b *testing.B) {
+			m, err := arch.Build(name, []int{1, 28, 28}, 10, 1)
 			if err != nil {
 				b.Fatal(err)
 			}

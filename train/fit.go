@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/advmatrix/advmatrix/datasets"
+	"github.com/advmatrix/advmatrix/metrics"
 	"github.com/advmatrix/advmatrix/models"
 )
 
@@ -44,8 +46,34 @@ type Config struct {
 	Progress func(done, total int)
 
 	// OnStep, when set, is called after every optimizer step with the
-	// step number and the learning rate used (cSGLD adds noise here).
+	// step number, the learning rate used and the new weights, before they
+	// reach the model: cSGLD adds noise here, pruning re-applies its mask.
 	OnStep func(step int, lr float64, params [][]float32)
+
+	// Inputs, when set, replaces each batch's images (after augmentation)
+	// before the step: adversarial fine-tuning crafts examples here,
+	// DVERGE distils features. It must return as many values as x has.
+	Inputs func(step int, x []float32, y []int) ([]float32, error)
+	// Loss, when set, replaces the batch-mean cross-entropy: it fills dz
+	// with ∂L/∂z for the logits z and returns the loss and the number of
+	// images classified correctly.
+	Loss func(dz, z []float32, y []int) (loss float64, correct int)
+}
+
+// Trainable is what Fit needs of a model: a classifier whose weights it
+// can read, differentiate in training mode and replace. *models.Model is
+// one; a model that can also SaveFile can be checkpointed.
+type Trainable interface {
+	models.Classifier
+	Params() []models.Param
+	ParamValues(name string) ([]float32, error)
+	SetParams(values [][]float32) error
+	TrainGrads(x []float32, rngSeed uint64, cotangent func(z, dz []float32)) ([][]float32, error)
+}
+
+// saver is a Trainable that can be checkpointed.
+type saver interface {
+	SaveFile(path string) error
 }
 
 // EpochStats summarises one epoch.
@@ -87,9 +115,23 @@ func (c *Config) validate() error {
 }
 
 // Fit trains m on d.
-func Fit(m *models.Model, d *datasets.Dataset, cfg Config) (*Result, error) {
+func Fit(m Trainable, d *datasets.Dataset, cfg Config) (*Result, error) {
+	return FitContext(context.Background(), m, d, cfg)
+}
+
+// FitContext is Fit that stops with ctx's error, checked before every
+// batch, when ctx is done (the model then holds the last step's weights).
+func FitContext(ctx context.Context, m Trainable, d *datasets.Dataset, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	sv, canSave := m.(saver)
+	if cfg.CheckpointDir != "" && !canSave {
+		return nil, fmt.Errorf("checkpoints: %T cannot be saved", m)
+	}
+	loss := cfg.Loss
+	if loss == nil {
+		loss = func(dz, z []float32, y []int) (float64, int) { return meanCrossEntropy(dz, z, y, m.NumClasses()) }
 	}
 	shape := m.InputShape()
 	if len(shape) != 3 || [3]int{shape[0], shape[1], shape[2]} != d.Shape {
@@ -98,9 +140,10 @@ func Fit(m *models.Model, d *datasets.Dataset, cfg Config) (*Result, error) {
 	if d.Labels == nil {
 		return nil, errors.New("training data has no labels")
 	}
+	// Labels index the logits: every one must be a class of the model.
 	k := m.NumClasses()
-	if d.Classes > k {
-		return nil, fmt.Errorf("data has %d classes, the model outputs %d", d.Classes, k)
+	if err := d.CheckClasses(k); err != nil {
+		return nil, fmt.Errorf("the model outputs %d classes: %w", k, err)
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x747261696e))
 	trainIdx, valIdx := split(d.Len(), cfg.ValFraction, rng)
@@ -141,6 +184,9 @@ func Fit(m *models.Model, d *datasets.Dataset, cfg Config) (*Result, error) {
 		correct, seen := 0, 0
 		lr := 0.0
 		for b := 0; b < len(perm); b += cfg.Batch {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
 			e := min(len(perm), b+cfg.Batch)
 			nb := e - b
 			xb, yb := x[:nb*size], y[:nb]
@@ -154,8 +200,18 @@ func Fit(m *models.Model, d *datasets.Dataset, cfg Config) (*Result, error) {
 				yb[i] = d.Labels[perm[b+i]]
 			}
 			lr = sched.LR(step)
-			grads, err := m.TrainGrads(xb, rng.Uint64(), func(z, dz []float32) {
-				l, c := meanCrossEntropy(dz, z, yb, k)
+			in := xb
+			if cfg.Inputs != nil {
+				var err error
+				if in, err = cfg.Inputs(step, xb, yb); err != nil {
+					return nil, fmt.Errorf("epoch %d, batch %d: %w", epoch+1, b/cfg.Batch, err)
+				}
+				if len(in) != len(xb) {
+					return nil, fmt.Errorf("epoch %d, batch %d: Inputs returned %d values for %d", epoch+1, b/cfg.Batch, len(in), len(xb))
+				}
+			}
+			grads, err := m.TrainGrads(in, rng.Uint64(), func(z, dz []float32) {
+				l, c := loss(dz, z, yb)
 				lossSum += l * float64(nb)
 				correct += c
 			})
@@ -212,7 +268,7 @@ func Fit(m *models.Model, d *datasets.Dataset, cfg Config) (*Result, error) {
 		st.StoppedEarly = stop
 		res.Epochs = append(res.Epochs, st)
 		if cfg.CheckpointDir != "" {
-			if err := m.SaveFile(filepath.Join(cfg.CheckpointDir, fmt.Sprintf("epoch_%03d.onnx", epoch+1))); err != nil {
+			if err := sv.SaveFile(filepath.Join(cfg.CheckpointDir, fmt.Sprintf("epoch_%03d.onnx", epoch+1))); err != nil {
 				return nil, fmt.Errorf("checkpoint: %w", err)
 			}
 		}
@@ -232,7 +288,7 @@ func Fit(m *models.Model, d *datasets.Dataset, cfg Config) (*Result, error) {
 }
 
 // snapshot copies every parameter, buffers included.
-func snapshot(m *models.Model) [][]float32 {
+func snapshot(m Trainable) [][]float32 {
 	ps := m.Params()
 	out := make([][]float32, len(ps))
 	for i, p := range ps {
@@ -255,31 +311,17 @@ func split(n int, frac float64, rng *rand.Rand) (train, val []int) {
 // of correct predictions.
 func meanCrossEntropy(dz, z []float32, y []int, k int) (float64, int) {
 	n := len(y)
+	ce := make([]float64, n)
+	if err := models.SoftmaxCrossEntropy(dz, z, y, k, 1/float64(n), ce); err != nil {
+		panic(err) // labels were checked against the classes before training
+	}
 	var loss float64
 	correct := 0
-	for i, label := range y {
-		row, drow := z[i*k:(i+1)*k], dz[i*k:(i+1)*k]
-		mx, arg := row[0], 0
-		for j, v := range row {
-			if v > mx {
-				mx, arg = v, j
-			}
-		}
-		if arg == label {
+	for i, p := range metrics.Argmax(z[:n*k], k) {
+		loss += ce[i]
+		if p == y[i] {
 			correct++
 		}
-		var s float64
-		for _, v := range row {
-			s += math.Exp(float64(v - mx))
-		}
-		for j, v := range row {
-			p := math.Exp(float64(v-mx)) / s
-			if j == label {
-				p--
-			}
-			drow[j] = float32(p / float64(n))
-		}
-		loss += float64(mx) + math.Log(s) - float64(row[label])
 	}
 	return loss / float64(n), correct
 }

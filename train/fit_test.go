@@ -8,6 +8,7 @@ import (
 
 	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 )
 
 // The bar: a LeNet trained on MNIST for one epoch reaches ≥ 97%
@@ -16,7 +17,7 @@ func TestLeNetOneEpoch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains for one epoch")
 	}
-	m, err := models.Build("lenet", []int{1, 28, 28}, 10, 1)
+	m, err := arch.Build("lenet", []int{1, 28, 28}, 10, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestFitReproducible(t *testing.T) {
 	}
 	d = d.Sample(512, 3)
 	run := func(seed uint64) []byte {
-		m, err := models.Build("vgg", []int{1, 28, 28}, 10, 7)
+		m, err := arch.Build("vgg", []int{1, 28, 28}, 10, 7)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +128,7 @@ func TestCheckpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := models.Build("mlp", []int{1, 28, 28}, 10, 1)
+	m, err := arch.Build("mlp", []int{1, 28, 28}, 10, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,5 +143,86 @@ func TestCheckpoints(t *testing.T) {
 	}
 	if _, err := Fit(m, d.Sample(64, 1), Config{Epochs: 1, Batch: 64, LR: 0.05, CheckpointDir: filepath.Join(dir, "missing", "deeper")}); err == nil {
 		t.Error("a checkpoint folder that does not exist was accepted")
+	}
+}
+
+// trainOnly is a Trainable that is not a *models.Model (and cannot be
+// saved): Fit trains it through the interface.
+type trainOnly struct{ m *models.Model }
+
+func (w trainOnly) InputShape() []int                       { return w.m.InputShape() }
+func (w trainOnly) NumClasses() int                         { return w.m.NumClasses() }
+func (w trainOnly) Logits(dst, x []float32) error           { return w.m.Logits(dst, x) }
+func (w trainOnly) Params() []models.Param                  { return w.m.Params() }
+func (w trainOnly) SetParams(v [][]float32) error           { return w.m.SetParams(v) }
+func (w trainOnly) ParamValues(n string) ([]float32, error) { return w.m.ParamValues(n) }
+func (w trainOnly) Grad(dx, x []float32, c func(z, dz []float32)) error {
+	return w.m.Grad(dx, x, c)
+}
+func (w trainOnly) TrainGrads(x []float32, s uint64, c func(z, dz []float32)) ([][]float32, error) {
+	return w.m.TrainGrads(x, s, c)
+}
+
+// The Inputs and Loss hooks see every step; with the identity and the
+// default loss they change nothing, bit for bit, and any Trainable trains.
+func TestFitHooks(t *testing.T) {
+	d, err := datasets.MNIST("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = d.Sample(256, 5)
+	weights := func(cfg Config, wrap bool) ([]byte, int) {
+		m, err := arch.Build("lenet", []int{1, 28, 28}, 10, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tm Trainable = m
+		if wrap {
+			tm = trainOnly{m}
+		}
+		res, err := Fit(tm, d, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := m.WriteONNX(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes(), res.Steps
+	}
+	base := Config{Epochs: 1, Batch: 64, LR: 0.05, Seed: 2}
+	want, steps := weights(base, false)
+	var inputs, losses int
+	hooked := base
+	hooked.Inputs = func(step int, x []float32, y []int) ([]float32, error) {
+		if step != inputs {
+			t.Errorf("Inputs called for step %d, want %d", step, inputs)
+		}
+		inputs++
+		return x, nil
+	}
+	hooked.Loss = func(dz, z []float32, y []int) (float64, int) {
+		losses++
+		return meanCrossEntropy(dz, z, y, 10)
+	}
+	got, _ := weights(hooked, true)
+	if inputs != steps || losses != steps {
+		t.Errorf("%d steps, Inputs called %d times, Loss %d", steps, inputs, losses)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("identity hooks through the Trainable interface changed the weights")
+	}
+	// A wrong-sized Inputs result is an error, not a crash.
+	bad := base
+	bad.Inputs = func(int, []float32, []int) ([]float32, error) { return make([]float32, 3), nil }
+	m, _ := arch.Build("lenet", []int{1, 28, 28}, 10, 3)
+	if _, err := Fit(m, d, bad); err == nil {
+		t.Error("short Inputs result accepted")
+	}
+	// A model that cannot be saved cannot be checkpointed.
+	ck := base
+	ck.CheckpointDir = t.TempDir()
+	if _, err := Fit(trainOnly{m}, d, ck); err == nil {
+		t.Error("checkpoints of an unsavable model accepted")
 	}
 }

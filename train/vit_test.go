@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/advmatrix/advmatrix/datasets"
-	"github.com/advmatrix/advmatrix/models"
+	"github.com/advmatrix/advmatrix/models/arch"
 )
 
 // The vit reference architecture trains: eight epochs of Adam on 500 MNIST
@@ -15,7 +15,7 @@ func TestViTTrainsOnMNIST(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains for eight epochs")
 	}
-	m, err := models.Build("vit", []int{1, 28, 28}, 10, 1)
+	m, err := arch.Build("vit", []int{1, 28, 28}, 10, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

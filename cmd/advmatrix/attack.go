@@ -2,28 +2,22 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
 
 	"github.com/advmatrix/advmatrix/attacks"
 	"github.com/advmatrix/advmatrix/datasets/npy"
+	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	"github.com/advmatrix/advmatrix/internal/imgio"
 	"github.com/advmatrix/advmatrix/internal/progress"
-	"github.com/advmatrix/advmatrix/internal/version"
-	"github.com/advmatrix/advmatrix/models"
-	"github.com/advmatrix/advmatrix/models/zoo"
 	"github.com/advmatrix/advmatrix/report"
-	"github.com/advmatrix/advmatrix/surrogates"
+	"github.com/advmatrix/advmatrix/scenarios"
 )
 
 // attackFlags are the flags of `advmatrix attack`.
@@ -43,24 +37,48 @@ type attackFlags struct {
 	ssimMin                     float64
 }
 
-// preprocessing is what happens to the data before the models see it.
-const preprocessing = "none: images as float32 N×C×H×W in [0,1], any normalisation inside the model"
-
+// attackList describes every attack for --help: its summary, its
+// defaults for MNIST-size (1-channel) and other images, and its own
+// settings with their defaults.
 func attackList() string {
 	var b strings.Builder
-	width := 0
-	specs := attacks.Specs()
-	for _, s := range specs {
-		width = max(width, len(s.Name))
-	}
-	for _, s := range specs {
-		fmt.Fprintf(&b, "  %-*s  %s", width, s.Name, s.Summary)
-		if len(s.Extras) > 0 {
-			fmt.Fprintf(&b, " [--param %s]", strings.Join(s.Extras, ", "))
+	for _, s := range attacks.Specs() {
+		fmt.Fprintf(&b, "  %s — %s\n", s.Name, s.Summary)
+		digits, natural := s.Defaults([]int{1, 28, 28}), s.Defaults([]int{3, 32, 32})
+		if core := coreDefaults(digits); core != "" {
+			fmt.Fprintf(&b, "      defaults: %s (1-channel images); %s (others)\n", core, coreDefaults(natural))
 		}
-		b.WriteString("\n")
+		if len(s.Extras) > 0 {
+			var kv []string
+			for _, q := range s.Extras {
+				if v, ok := digits.Extra[q.Name]; ok {
+					kv = append(kv, fmt.Sprintf("%s=%g", q.Name, v))
+				} else {
+					kv = append(kv, q.Name)
+				}
+			}
+			fmt.Fprintf(&b, "      --param %s\n", strings.Join(kv, " "))
+		}
 	}
 	return b.String()
+}
+
+// coreDefaults lists the shared settings an attack sets.
+func coreDefaults(p attacks.Params) string {
+	var kv []string
+	if p.Eps > 0 {
+		kv = append(kv, fmt.Sprintf("eps=%.4g", p.Eps))
+	}
+	if p.Alpha > 0 {
+		kv = append(kv, fmt.Sprintf("alpha=%.4g", p.Alpha))
+	}
+	if p.Steps > 0 {
+		kv = append(kv, fmt.Sprintf("steps=%d", p.Steps))
+	}
+	if p.Momentum > 0 {
+		kv = append(kv, fmt.Sprintf("momentum=%g", p.Momentum))
+	}
+	return strings.Join(kv, " ")
 }
 
 func newAttackCmd() *cobra.Command {
@@ -68,44 +86,7 @@ func newAttackCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "attack",
 		Short: "Craft adversarial examples on surrogates and measure how often they fool victims",
-		Long: `attack crafts adversarial examples on the --surrogate models (an ensemble when
-several are given) for images of --data, and evaluates them on each --victim.
-With no --victim the examples are evaluated on the surrogates themselves
-(white-box), and the output says so.
-
-For each victim it reports clean accuracy, adversarial accuracy and the three
-attack-success rates the literature mixes up, with their denominators and 95%
-intervals: asr_all = 1 − adv_acc over all images; asr_on_correct over the images
-the victim gets right when clean; asr_ratio = 1 − adv_acc/clean_acc (not a
-proportion: its interval combines 97.5% Wilson bounds of both accuracies). Then
-perturbation norms (L∞, L2, L0 counting values with |δ| > 1e-8), mean SSIM,
-surrogate forward and gradient evaluations (in images) and times.
-
-Settings not given take the attack's defaults for the image shape (MNIST-scale
-for 1-channel images), printed with the results. --param key=value sets an
-attack's own settings. Images are crafted --batch at a time (batch b uses seed
-+ b); ensemble attacks with per-batch statistics (AdaEA, CWA) depend on it.
---targeted random|least picks the targets before crafting (seeded; least: the
-class with the lowest summed surrogate logit on the clean image) and records them.
---quantize also evaluates after rounding to 8 bits, round(x·255)/255.
-Nothing is written unless the whole run succeeds.
-
---select-strength first chooses the attack's strength as DUMB does: on the
-first surrogate alone, on the same images, batches and seeds, it crafts with
-each strength of DUMB's grid for the attack (ε 0.01, 0.02, …, 0.30 for the
-gradient attacks; ε 0.10, 0.15, …, 0.30 for square; the radius, σ or amount
-grids of boxblur, gaussnoise and saltpepper; blackbox's box sides scaled to the
-image side), or of --strengths a,b,c, and takes the one with the highest
-untargeted ASR on the surrogate (over the images it gets right when clean) among
-those keeping the mean SSIM above --ssim-min, ties to the smaller. The run then
-crafts with it as if given (ε, or the corruption's --param) and evaluates the
-victims as usual; the table is printed and recorded as strength_selection. It
-does not go with --targeted, nor with the strength given explicitly;
-greyscale, invert and splitmerge have no strength. The selection's evaluations
-and time are reported apart from the run's.
-
-Attacks:
-` + attackList(),
+		Long:  attackHelp(),
 		Example: `  advmatrix attack --attack fgsm --surrogate zoo:lenet-mnist --victim victim.onnx
   advmatrix attack --attack mifgsm --surrogate a.onnx --surrogate b.onnx --victim v.onnx \
       --eps 0.2 --steps 20 --limit 1000 --json > result.json
@@ -147,7 +128,7 @@ Attacks:
 // attackParams turns the flags into attacks.Params, marking what was given.
 func attackParams(cmd *cobra.Command, f *attackFlags) (attacks.Params, error) {
 	fl := cmd.Flags()
-	p := attacks.Params{Set: map[string]bool{}, Extra: map[string]float64{}, Seed: f.seed}
+	p := attacks.Params{Set: map[string]bool{}, Extra: map[string]float64{}}
 	if fl.Changed("eps") {
 		if math.IsNaN(f.eps) || math.IsInf(f.eps, 0) || f.eps < 0 {
 			return p, fmt.Errorf("--eps %v must be a finite number >= 0", f.eps)
@@ -206,61 +187,128 @@ func attackParams(cmd *cobra.Command, f *attackFlags) (attacks.Params, error) {
 }
 
 // targetMode reads --targeted and --targets.
-func targetMode(cmd *cobra.Command, f *attackFlags) (string, error) {
-	mode := strings.ToLower(f.targeted)
-	switch mode {
-	case "none", "given", "random", "least":
-	default:
-		return "", fmt.Errorf("--targeted %q: want none, random, least or given", f.targeted)
+func targetMode(cmd *cobra.Command, f *attackFlags) (attacks.TargetMode, error) {
+	mode, err := attacks.ParseTargetMode(f.targeted)
+	if err != nil {
+		return 0, fmt.Errorf("--%w", err)
 	}
 	if f.targets != "" {
-		if cmd.Flags().Changed("targeted") && mode != "given" {
-			return "", fmt.Errorf("--targets goes with --targeted given, not %s", mode)
+		if cmd.Flags().Changed("targeted") && mode != attacks.TargetGiven {
+			return 0, fmt.Errorf("--targets goes with --targeted given, not %s", mode)
 		}
-		mode = "given"
+		mode = attacks.TargetGiven
 	}
-	if mode == "given" && f.targets == "" {
-		return "", fmt.Errorf("--targeted given needs --targets T.npy")
+	if mode == attacks.TargetGiven && f.targets == "" {
+		return 0, fmt.Errorf("--targeted given needs --targets T.npy")
 	}
 	return mode, nil
 }
 
-type loaded struct {
-	m   *models.Model
-	ref report.ModelRef
-}
-
-func openModels(flag string, specs []string) ([]loaded, error) {
-	var out []loaded
-	for _, s := range specs {
-		m, ref, err := openModel(s)
-		if err != nil {
-			return nil, fmt.Errorf("--%s: %w", flag, err)
-		}
-		out = append(out, loaded{m, ref})
-	}
-	return out, nil
-}
-
+// runAttack is one cell: flags in, scenarios.Cell run, outputs written,
+// results rendered.
 func runAttack(cmd *cobra.Command, f *attackFlags) error {
 	start := time.Now()
-	// Cheap checks first: nothing is loaded for a usage error.
-	if f.attack == "" {
-		return fmt.Errorf("--attack is required (one of: %s)", attackNames())
-	}
-	spec, err := attacks.Lookup(f.attack)
+	cell, err := attackCell(cmd, f)
 	if err != nil {
 		return err
 	}
+	data, err := scenarios.OpenData(f.data, cell.Surrogates[0].InputShape(), f.limit, f.shuffle, f.seed)
+	if err != nil {
+		return err
+	}
+	cell.Data = data
+	if err := checkAttackOutputs(f, data); err != nil {
+		return err
+	}
+	bar := progress.New("attack "+cell.Attack.Name, data.Len())
+	cell.Progress = func(done, _ int) { bar.Set(done) }
+	out, err := cell.Run(cmd.Context())
+	bar.Done()
+	if err != nil {
+		return attackError(err, f)
+	}
+	if err := writeAttackOutputs(out, f); err != nil {
+		return err
+	}
+	res := &out.Result
+	res.WallSeconds = time.Since(start).Seconds()
+	if f.asJSON {
+		return writeJSON(cmd.OutOrStdout(), res)
+	}
+	w := cmd.OutOrStdout()
+	if err := report.WriteAttackText(w, res); err != nil {
+		return err
+	}
+	for _, path := range []string{f.saveAdv, f.grid} {
+		if path != "" {
+			fmt.Fprintf(w, "wrote        %s\n", path)
+		}
+	}
+	return nil
+}
+
+// attackCell checks the flags (cheap checks first: nothing is loaded for
+// a usage error), opens the models and checks the cell.
+func attackCell(cmd *cobra.Command, f *attackFlags) (*scenarios.Cell, error) {
+	if f.attack == "" {
+		return nil, fmt.Errorf("--attack is required (one of: %s)", attackNames())
+	}
+	spec, err := attacks.Lookup(f.attack)
+	if err != nil {
+		return nil, err
+	}
 	onePerStep := false
 	if f.surrogateSet != "" {
-		files, one, err := resolveSurrogateSet(f.surrogateSet)
+		files, one, err := scenarios.OpenSurrogateSet(f.surrogateSet)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("--surrogate-set: %w", err)
 		}
 		f.surrogates = append(f.surrogates, files...)
 		onePerStep = one
 	}
+	if err := checkAttackFlags(f); err != nil {
+		return nil, err
+	}
+	user, err := attackParams(cmd, f)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := spec.Param("one_per_step"); ok && onePerStep && !user.Has("one_per_step") {
+		user.Extra["one_per_step"] = 1 // the set's own sampling mode
+	}
+	if err := spec.Check(user); err != nil {
+		return nil, err
+	}
+	if err := spec.CheckSurrogates(len(f.surrogates)); err != nil {
+		return nil, err
+	}
+	mode, err := targetMode(cmd, f)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := strengthPlan(cmd, f, spec, user, mode)
+	if err != nil {
+		return nil, err
+	}
+	cell := &scenarios.Cell{Attack: spec, Params: user, Targeting: mode, TargetsFile: f.targets,
+		Seed: f.seed, Batch: f.batch, Quantize: f.quantize, Strength: plan}
+	if cell.Surrogates, err = openModels("surrogate", f.surrogates); err != nil {
+		return nil, err
+	}
+	if cell.Victims, err = openModels("victim", f.victims); err != nil {
+		return nil, err
+	}
+	if err := cell.Check(); err != nil {
+		if plan != nil && strings.HasPrefix(err.Error(), plan.Key+"=") {
+			return nil, fmt.Errorf("%s: %w", strengthFlag(plan), err)
+		}
+		return nil, err
+	}
+	return cell, nil
+}
+
+// checkAttackFlags checks the flags that need nothing loaded.
+func checkAttackFlags(f *attackFlags) error {
 	if len(f.surrogates) == 0 {
 		return fmt.Errorf("give at least one --surrogate model (or --surrogate-set)")
 	}
@@ -278,260 +326,57 @@ func runAttack(cmd *cobra.Command, f *attackFlags) error {
 			return err
 		}
 	}
-	user, err := attackParams(cmd, f)
-	if err != nil {
-		return err
-	}
-	if onePerStep && !user.Has("one_per_step") {
-		// The set's own sampling mode, where the attack supports it.
-		for _, e := range spec.Extras {
-			if e == "one_per_step" {
-				if user.Extra == nil {
-					user.Extra = map[string]float64{}
-				}
-				user.Extra["one_per_step"] = 1
-			}
-		}
-	}
-	if err := spec.CheckExtras(user); err != nil {
-		return err
-	}
-	mode, err := targetMode(cmd, f)
-	if err != nil {
-		return err
-	}
-	if mode != "none" {
-		user.Target = attacks.TargetGiven // targets are resolved here
-	}
-	plan, err := planStrength(cmd, f, spec, user, mode)
-	if err != nil {
-		return err
-	}
+	return nil
+}
 
-	surr, err := openModels("surrogate", f.surrogates)
-	if err != nil {
-		return err
+// attackError names the flags behind a cell's failure.
+func attackError(err error, f *attackFlags) error {
+	var ns *scenarios.NoStrengthError
+	switch {
+	case errors.As(err, &ns):
+		return fmt.Errorf("--select-strength: no strength keeps the mean SSIM on surrogate 0 above --ssim-min %g; the best SSIM seen is %.4f (%s=%g); try smaller --strengths or a lower --ssim-min",
+			ns.SSIMMin, ns.BestSSIM, ns.Key, ns.At)
+	case errors.Is(err, attacks.ErrInternal):
+		return &exitError{code: exitInternal, err: err}
+	case strings.HasPrefix(err.Error(), "targets: "):
+		return fmt.Errorf("--%w", err)
 	}
-	shape, k := surr[0].m.InputShape(), surr[0].m.NumClasses()
-	victims, whiteBox := surr, false
-	if len(f.victims) == 0 {
-		whiteBox = true
-	} else if victims, err = openModels("victim", f.victims); err != nil {
-		return err
-	}
-	for i, l := range surr {
-		if err := sameModelKind(l, surr[0], fmt.Sprintf("surrogate %d (%s)", i, l.ref.Path)); err != nil {
-			return err
-		}
-	}
-	for i, l := range victims {
-		if err := sameModelKind(l, surr[0], fmt.Sprintf("victim %d (%s)", i, l.ref.Path)); err != nil {
-			return err
-		}
-	}
+	return err
+}
 
-	if plan != nil {
-		if err := plan.prepare(spec, shape); err != nil {
-			return err
-		}
-	}
-
-	params := spec.Complete(user, shape)
-	if params.Eps < 0 || math.IsNaN(params.Eps) {
-		return fmt.Errorf("eps %v must be >= 0", params.Eps)
-	}
-	probe, err := spec.New(params)
-	if err != nil {
-		return err
-	}
-
-	d, dref, err := openData(f.data, shape, f.limit, f.shuffle, f.seed)
-	if err != nil {
-		return err
-	}
-	if d.Labels == nil {
-		return fmt.Errorf("data %s has no labels; attack needs them", f.data)
-	}
-	if d.Classes > k {
-		return fmt.Errorf("data %s has %d classes, the models output %d logits", f.data, d.Classes, k)
-	}
-	n := d.Len()
-	size := d.Shape[0] * d.Shape[1] * d.Shape[2]
-	x := make([]float32, n*size)
-	all := make([]int, n)
-	for i := range all {
-		all[i] = i
-	}
-	d.Batch(all, x)
-	labels := d.Labels
-
-	counted := make([]*attacks.Counted, len(surr))
-	cls := make([]models.Classifier, len(surr))
-	for i, l := range surr {
-		counted[i] = attacks.Count(l.m)
-		cls[i] = counted[i].Classifier()
-	}
-
-	var selection *report.StrengthSelection
-	if plan != nil {
-		chosen, rec, err := plan.run(surr[0], x, labels, f.batch, f.seed)
-		if err != nil {
-			return err
-		}
-		selection = rec
-		// Craft with the chosen strength as if it had been given.
-		if plan.key == "eps" {
-			user.Eps = chosen
-		} else {
-			user.Extra[plan.key] = chosen
-		}
-		user.Set[plan.key] = true
-		params = spec.Complete(user, shape)
-		if probe, err = spec.New(params); err != nil {
-			return err
-		}
-	}
-
-	res := report.AttackResult{
-		Schema: report.SchemaVersion, ToolVersion: version.String(), StartedAt: start.UTC().Format(time.RFC3339),
-		Attack: spec.Name, Summary: spec.Summary, Norm: params.Norm.String(), Eps: params.Eps, Targeted: mode, Seed: f.seed,
-		BatchSize: f.batch, WhiteBox: whiteBox, Data: dref, N: n, Preprocessing: preprocessing, Quantize: f.quantize,
-		ASRRatioInterval: report.RatioInterval, L0Threshold: report.L0Threshold,
-		Params: report.AttackParams{Eps: params.Eps, Alpha: params.Alpha, Steps: params.Steps, Norm: params.Norm.String(),
-			Momentum: params.Momentum, Targeted: mode, Fusion: params.Fusion.String(), Seed: params.Seed, Extra: params.Extra},
-		StrengthSelection: selection,
-	}
-	// The gradient family fills settings a preset leaves at zero (FGSM's one
-	// step of size ε): record what runs.
-	if c, ok := probe.(*attacks.Config); ok && params.Steps == 0 {
-		res.Params.Steps = c.Steps
-		if !user.Has("alpha") {
-			res.Params.Alpha = c.Alpha
-		}
-	}
-	for name := range user.Set {
-		res.Params.Given = append(res.Params.Given, name)
-	}
-	sort.Strings(res.Params.Given)
-	if res.Params.Given == nil {
-		res.Params.Given = []string{}
-	}
-	for _, l := range surr {
-		res.Surrogates = append(res.Surrogates, l.ref)
-	}
-
-	t0 := time.Now()
-	var targets []int
-	switch mode {
-	case "given":
-		var file report.File
-		if targets, file, err = readTargets(f.targets, n, k); err != nil {
-			return err
-		}
-		res.TargetsFile = &file
-	case "random":
-		targets = randomTargets(labels, k, f.seed)
-	case "least":
-		if targets, err = leastLikely(cls, x, n, k, f.batch); err != nil {
-			return err
-		}
-	}
-	res.Targets = targets
-
-	adv := make([]float32, len(x))
-	bar := progress.New("attack "+spec.Name, n)
-	for b, i := 0, 0; i < n; b, i = b+1, i+f.batch {
-		j := min(n, i+f.batch)
-		p := params
-		p.Seed = f.seed + uint64(b)
-		if targets != nil {
-			p.Targets = targets[i:j]
-		}
-		a, err := spec.New(p)
-		if err != nil {
-			return err
-		}
-		out, err := a.Craft(cls, x[i*size:j*size], labels[i:j])
-		if err != nil {
-			return fmt.Errorf("%s on images %d-%d: %w", spec.Name, i, j-1, err)
-		}
-		if len(out) != (j-i)*size {
-			return fmt.Errorf("internal error: %s returned %d values for %d images", spec.Name, len(out), j-i)
-		}
-		copy(adv[i*size:], out)
-		bar.Add(j - i)
-	}
-	bar.Done()
-	res.AttackSeconds = time.Since(t0).Seconds()
-	for _, c := range counted {
-		res.SurrogateForwardEvals += c.Forwards()
-		res.SurrogateGradEvals += c.Grads()
-		res.ModelSeconds += c.Seconds()
-	}
-	res.GradEvalsPerSecond = float64(res.SurrogateGradEvals) / max(res.AttackSeconds, 1e-9)
-	for i, v := range adv {
-		if math.IsNaN(float64(v)) || v < 0 || v > 1 {
-			return fmt.Errorf("internal error: %s produced value %v at %d, outside [0,1]", spec.Name, v, i)
-		}
-	}
-
-	t1 := time.Now()
-	C, H, W := d.Shape[0], d.Shape[1], d.Shape[2]
-	if res.Perturbation, err = report.PerturbationOf(x, adv, n); err != nil {
-		return err
-	}
-	res.MeanSSIM = report.MeanSSIM(x, adv, n, C, H, W)
-	var xq, advq []float32
-	if f.quantize {
-		xq, advq = report.Quantize8(x), report.Quantize8(adv)
-		pq, err := report.PerturbationOf(xq, advq, n)
-		if err != nil {
-			return err
-		}
-		sq := report.MeanSSIM(xq, advq, n, C, H, W)
-		res.PerturbationQuantized, res.MeanSSIMQuantized = &pq, &sq
-	}
-	for _, v := range victims {
-		vr := report.VictimResult{Model: v.ref, Surrogate: isSurrogate(v.ref, res.Surrogates)}
-		if vr.Scores, err = scoreVictim(v.m, x, adv, labels, targets, f.batch); err != nil {
-			return fmt.Errorf("victim %s: %w", v.ref.Path, err)
-		}
-		if f.quantize {
-			q, err := scoreVictim(v.m, xq, advq, labels, targets, f.batch)
-			if err != nil {
-				return fmt.Errorf("victim %s: %w", v.ref.Path, err)
-			}
-			vr.Quantized = &q
-		}
-		res.Victims = append(res.Victims, vr)
-	}
-	res.EvalSeconds = time.Since(t1).Seconds()
-
-	// Outputs: encoded in memory, then committed together.
+// writeAttackOutputs writes --save-adv and --grid together, or neither.
+func writeAttackOutputs(out *scenarios.Outcome, f *attackFlags) error {
+	C, H, W := out.Shape[0], out.Shape[1], out.Shape[2]
+	n := out.Result.N
 	var outs []pendingFile
 	if f.saveAdv != "" {
 		var buf bytes.Buffer
-		if err := npy.Write(&buf, npy.NewFloat32([]int{n, C, H, W}, adv)); err != nil {
+		if err := npy.Write(&buf, npy.NewFloat32([]int{n, C, H, W}, out.Adv)); err != nil {
 			return err
 		}
 		outs = append(outs, pendingFile{f.saveAdv, buf.Bytes()})
 	}
 	if f.grid != "" {
 		g := imgio.Grid{C: C, H: H, W: W, Max: f.gridRows}
-		b, err := g.PNG(x, adv)
+		b, err := g.PNG(out.Clean, out.Adv)
 		if err != nil {
 			return err
 		}
 		outs = append(outs, pendingFile{f.grid, b})
 	}
-	if err := writeFilesAtomic(outs); err != nil {
-		return err
+	return writeFilesAtomic(outs)
+}
+
+func openModels(flag string, specs []string) ([]scenarios.Model, error) {
+	var out []scenarios.Model
+	for _, s := range specs {
+		m, err := scenarios.OpenModel(s)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", flag, err)
+		}
+		out = append(out, m)
 	}
-	res.WallSeconds = time.Since(start).Seconds()
-	if f.asJSON {
-		return writeJSON(cmd.OutOrStdout(), res)
-	}
-	return printAttack(cmd, &res, f)
+	return out, nil
 }
 
 func attackNames() string {
@@ -542,251 +387,68 @@ func attackNames() string {
 	return strings.Join(names, ", ")
 }
 
-// sameModelKind checks that a model takes the same images and outputs the
-// same number of classes as the first surrogate.
-func sameModelKind(l, ref loaded, what string) error {
-	if !slices.Equal(l.m.InputShape(), ref.m.InputShape()) {
-		return fmt.Errorf("%s takes %s images, surrogate 0 (%s) takes %s", what, shapeString(l.m.InputShape()), ref.ref.Path, shapeString(ref.m.InputShape()))
-	}
-	if l.m.NumClasses() != ref.m.NumClasses() {
-		return fmt.Errorf("%s outputs %d classes, surrogate 0 (%s) outputs %d", what, l.m.NumClasses(), ref.ref.Path, ref.m.NumClasses())
-	}
-	return nil
+// attackHelp is the long help of `advmatrix attack`.
+func attackHelp() string {
+	return `attack crafts adversarial examples on the --surrogate models (an ensemble when
+several are given) for images of --data, and evaluates them on each --victim.
+With no --victim the examples are evaluated on the surrogates themselves
+(white-box), and the output says so.
+
+For each victim it reports clean accuracy, adversarial accuracy and the three
+attack-success rates the literature mixes up, with their denominators and 95%
+intervals: asr_all = 1 − adv_acc over all images; asr_on_correct over the images
+the victim gets right when clean; asr_ratio = 1 − adv_acc/clean_acc (not a
+proportion: its interval combines 97.5% Wilson bounds of both accuracies). Then
+perturbation norms (L∞, L2, L0 counting values with |δ| > 1e-8), mean SSIM,
+surrogate forward and gradient evaluations (in images) and times.
+
+Settings not given take the attack's defaults for the image shape (MNIST-scale
+for 1-channel images), printed with the results. --param key=value sets an
+attack's own settings. Images are crafted --batch at a time, each batch with a
+seed hashed from --seed and its index (results record the rule); ensemble
+attacks with per-batch statistics (AdaEA, CWA) depend on the batch size.
+--targeted random|least picks the targets before crafting (seeded; least: the
+class with the lowest summed surrogate logit on the clean image) and records them.
+--quantize also evaluates after rounding to 8 bits, round(x·255)/255.
+Nothing is written unless the whole run succeeds.
+
+--select-strength first chooses the attack's strength as DUMB does: on the
+first surrogate alone, on the same images, batches and seeds, it crafts with
+each strength of DUMB's grid for the attack (ε 0.01, 0.02, …, 0.30 for the
+gradient attacks; ε 0.10, 0.15, …, 0.30 for square; the radius, σ or amount
+grids of boxblur, gaussnoise and saltpepper; blackbox's box sides scaled to the
+image side), or of --strengths a,b,c, and takes the one with the highest
+untargeted ASR on the surrogate (over the images it gets right when clean) among
+those keeping the mean SSIM above --ssim-min, ties to the smaller. The run then
+crafts with it as if given (ε, or the corruption's --param) and evaluates the
+victims as usual; the table is printed and recorded as strength_selection. It
+does not go with --targeted, nor with the strength given explicitly;
+greyscale, invert and splitmerge have no strength. The selection's evaluations
+and time are reported apart from the run's.
+
+Attacks:
+` + attackList()
 }
 
-func isSurrogate(v report.ModelRef, surr []report.ModelRef) bool {
-	for _, s := range surr {
-		if s.SHA256 == v.SHA256 {
-			return true
+// checkAttackOutputs refuses outputs that collide with each other or with
+// an input (a model, the targets, a data file): a run must never overwrite
+// what it reads.
+func checkAttackOutputs(f *attackFlags, data scenarios.Data) error {
+	var outs []string
+	for _, o := range []string{f.saveAdv, f.grid} {
+		if o != "" {
+			outs = append(outs, o)
 		}
 	}
-	return false
-}
-
-// readTargets reads n target classes in [0, k) from an integer .npy.
-func readTargets(path string, n, k int) ([]int, report.File, error) {
-	file, err := hashFile(path)
-	if err != nil {
-		return nil, file, fmt.Errorf("--targets: %w", err)
+	if len(outs) == 0 {
+		return nil
 	}
-	a, err := npy.ReadFile(path)
-	if err != nil {
-		return nil, file, fmt.Errorf("--targets: %w", err)
+	inputs := append(append([]string(nil), f.surrogates...), f.victims...)
+	if f.targets != "" {
+		inputs = append(inputs, f.targets)
 	}
-	t, err := a.Ints()
-	if err != nil {
-		return nil, file, fmt.Errorf("--targets %s: %w", path, err)
+	for _, s := range data.Ref.Sources {
+		inputs = append(inputs, s.Path)
 	}
-	if len(a.Shape) != 1 || len(t) != n {
-		return nil, file, fmt.Errorf("--targets %s has shape %v; %d images are attacked, so it must have shape [%d]", path, a.Shape, n, n)
-	}
-	for i, v := range t {
-		if v < 0 || v >= k {
-			return nil, file, fmt.Errorf("--targets %s: target %d of image %d is outside [0, %d)", path, v, i, k)
-		}
-	}
-	return t, file, nil
-}
-
-// randomTargets draws, for each image, a class other than its label.
-func randomTargets(labels []int, k int, seed uint64) []int {
-	rng := rand.New(rand.NewPCG(seed, 0x74617267)) // "targ"
-	t := make([]int, len(labels))
-	for i, y := range labels {
-		t[i] = (y + 1 + rng.IntN(max(k-1, 1))) % k
-	}
-	return t
-}
-
-// leastLikely picks for each image the class with the lowest summed
-// surrogate logit (the first on ties).
-func leastLikely(ms []models.Classifier, x []float32, n, k, batch int) ([]int, error) {
-	size := len(x) / n
-	t := make([]int, n)
-	for i := 0; i < n; i += batch {
-		j := min(n, i+batch)
-		sum := make([]float32, (j-i)*k)
-		z := make([]float32, (j-i)*k)
-		for _, m := range ms {
-			if err := m.Logits(z, x[i*size:j*size]); err != nil {
-				return nil, err
-			}
-			for q, v := range z {
-				sum[q] += v
-			}
-		}
-		for r := 0; r < j-i; r++ {
-			row := sum[r*k : (r+1)*k]
-			for c := range row {
-				if row[c] < row[t[i+r]] {
-					t[i+r] = c
-				}
-			}
-		}
-	}
-	return t, nil
-}
-
-// scoreVictim runs a victim on clean and adversarial images in batches.
-func scoreVictim(m *models.Model, x, adv []float32, labels, targets []int, batch int) (report.Scores, error) {
-	n, k := len(labels), m.NumClasses()
-	size := len(x) / n
-	zc, za := make([]float32, n*k), make([]float32, n*k)
-	for i := 0; i < n; i += batch {
-		j := min(n, i+batch)
-		if err := m.Logits(zc[i*k:j*k], x[i*size:j*size]); err != nil {
-			return report.Scores{}, err
-		}
-		if err := m.Logits(za[i*k:j*k], adv[i*size:j*size]); err != nil {
-			return report.Scores{}, err
-		}
-	}
-	return report.EvaluateVictim(zc, za, labels, targets, k)
-}
-
-func printAttack(cmd *cobra.Command, r *report.AttackResult, f *attackFlags) error {
-	w := cmd.OutOrStdout()
-	p := r.Params
-	fmt.Fprintf(w, "attack      %s — %s\n", r.Attack, r.Summary)
-	fmt.Fprintf(w, "params      eps=%g alpha=%g steps=%d norm=%s momentum=%g fusion=%s targeted=%s seed=%d batch=%d\n",
-		p.Eps, p.Alpha, p.Steps, p.Norm, p.Momentum, p.Fusion, p.Targeted, p.Seed, r.BatchSize)
-	if len(p.Extra) > 0 {
-		var keys []string
-		for key := range p.Extra {
-			keys = append(keys, key)
-		}
-		sort.Strings(keys)
-		var kv []string
-		for _, key := range keys {
-			kv = append(kv, fmt.Sprintf("%s=%g", key, p.Extra[key]))
-		}
-		fmt.Fprintf(w, "extra       %s\n", strings.Join(kv, " "))
-	}
-	given := "none (all defaults for " + shapeString(r.Data.Shape[:]) + " images)"
-	if len(p.Given) > 0 {
-		names := append([]string(nil), p.Given...)
-		for i, name := range names {
-			if r.StrengthSelection != nil && name == r.StrengthSelection.Param {
-				names[i] += " (chosen by --select-strength)"
-			}
-		}
-		given = strings.Join(names, ", ") + "; the rest are defaults for " + shapeString(r.Data.Shape[:]) + " images"
-	}
-	fmt.Fprintf(w, "given       %s\n", given)
-	for i, s := range r.Surrogates {
-		fmt.Fprintf(w, "surrogate %d %s (sha256 %.12s)\n", i, s.Path, s.SHA256)
-	}
-	if r.WhiteBox {
-		fmt.Fprintf(w, "victims     none given: white-box, evaluated on the surrogates\n")
-	}
-	fmt.Fprintf(w, "data        %s (%d images of %s, %s)\n", r.Data.Spec, r.N, shapeString(r.Data.Shape[:]), r.Data.Sample)
-	if r.StrengthSelection != nil {
-		if err := printSelection(w, r.StrengthSelection); err != nil {
-			return err
-		}
-	}
-	for _, v := range r.Victims {
-		title := "victim " + v.Model.Path
-		if v.Surrogate {
-			title += " (a surrogate: white-box)"
-		}
-		fmt.Fprintf(w, "\n%s\n", title)
-		t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
-		header := []any{"", "float", "count", "95% CI"}
-		if v.Quantized != nil {
-			header = append(header, "uint8", "count", "95% CI")
-		}
-		t.Header(header...)
-		rows := []struct {
-			name string
-			get  func(s *report.Scores) []string
-		}{
-			{"clean accuracy", func(s *report.Scores) []string { return rateCells(s.CleanAccuracy) }},
-			{"adv accuracy", func(s *report.Scores) []string { return rateCells(s.AdvAccuracy) }},
-			{"ASR all", func(s *report.Scores) []string { return rateCells(s.ASRAll) }},
-			{"ASR on correct", func(s *report.Scores) []string { return rateCells(s.ASROnCorrect) }},
-			{"ASR ratio", func(s *report.Scores) []string { return ratioCells(s.ASRRatio) }},
-		}
-		if v.TargetedSuccess != nil {
-			rows = append(rows, struct {
-				name string
-				get  func(s *report.Scores) []string
-			}{"targeted success", func(s *report.Scores) []string { return rateCells(*s.TargetedSuccess) }})
-		}
-		for _, row := range rows {
-			cells := append([]any{row.name}, anys(row.get(&v.Scores))...)
-			if v.Quantized != nil {
-				cells = append(cells, anys(row.get(v.Quantized))...)
-			}
-			if err := t.Append(cells...); err != nil {
-				return err
-			}
-		}
-		if err := t.Render(); err != nil {
-			return err
-		}
-	}
-	pt := r.Perturbation
-	fmt.Fprintf(w, "\nperturbation L∞ mean %.4g max %.4g · L2 mean %.4g max %.4g · L0 mean %.1f max %.0f of %d values\n",
-		pt.Linf.Mean, pt.Linf.Max, pt.L2.Mean, pt.L2.Max, pt.L0.Mean, pt.L0.Max, pt.Values)
-	fmt.Fprintf(w, "SSIM         mean %.4f", r.MeanSSIM)
-	if r.MeanSSIMQuantized != nil {
-		fmt.Fprintf(w, " (uint8: %.4f)", *r.MeanSSIMQuantized)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "evaluations  surrogates: %d forward, %d gradient (images); %.0f gradient evaluations/s\n",
-		r.SurrogateForwardEvals, r.SurrogateGradEvals, r.GradEvalsPerSecond)
-	fmt.Fprintf(w, "time         attack %.2f s (%.2f s in the surrogates), evaluation %.2f s, wall %.2f s\n",
-		r.AttackSeconds, r.ModelSeconds, r.EvalSeconds, r.WallSeconds)
-	if f.saveAdv != "" {
-		fmt.Fprintf(w, "wrote        %s\n", f.saveAdv)
-	}
-	if f.grid != "" {
-		fmt.Fprintf(w, "wrote        %s\n", f.grid)
-	}
-	return nil
-}
-
-func anys(s []string) []any {
-	out := make([]any, len(s))
-	for i, v := range s {
-		out[i] = v
-	}
-	return out
-}
-
-func rateCells(r report.Rate) []string {
-	if r.Den == 0 {
-		return []string{"–", "0/0", "–"}
-	}
-	return []string{pct(r.Value), fmt.Sprintf("%d/%d", r.Num, r.Den), pct(r.Lo95) + "–" + pct(r.Hi95)}
-}
-
-func ratioCells(r report.Ratio) []string {
-	if !r.Defined {
-		return []string{"undefined", fmt.Sprintf("%d/%d", r.Num, r.Den), "–"}
-	}
-	return []string{pct(r.Value), fmt.Sprintf("%d/%d", r.Num, r.Den), pct(r.Lo95) + "–" + pct(r.Hi95)}
-}
-
-// resolveSurrogateSet turns a surrogate set into model specs and says
-// whether the set is meant to be attacked one sample per iteration.
-func resolveSurrogateSet(spec string) ([]string, bool, error) {
-	if name, ok := strings.CutPrefix(spec, "zoo:"); ok {
-		var files []string
-		for _, n := range zoo.Names() {
-			if strings.HasPrefix(n, strings.TrimSuffix(name, "/")+"/") {
-				files = append(files, "zoo:"+n)
-			}
-		}
-		if len(files) == 0 {
-			return nil, false, fmt.Errorf("--surrogate-set: no embedded set %q", spec)
-		}
-		return files, true, nil // the embedded set is cSGLD's
-	}
-	set, _, err := surrogates.LoadSet(spec)
-	if err != nil {
-		return nil, false, fmt.Errorf("--surrogate-set: %w", err)
-	}
-	return set.Files, set.Mode == surrogates.OnePerStep, nil
+	return atomicfile.CheckOutputs(outs, inputs)
 }

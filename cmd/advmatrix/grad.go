@@ -2,34 +2,20 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/advmatrix/advmatrix/datasets/npy"
-	"github.com/advmatrix/advmatrix/internal/version"
-	"github.com/advmatrix/advmatrix/models"
 	"github.com/advmatrix/advmatrix/report"
+	"github.com/advmatrix/advmatrix/scenarios"
 	"github.com/spf13/cobra"
 )
 
 // gradResult is what `advmatrix grad --json` prints.
-type gradResult struct {
-	Schema         string          `json:"schema"`
-	ToolVersion    string          `json:"tool_version"`
-	Model          report.ModelRef `json:"model"`
-	Input          report.File     `json:"input"`
-	Shape          []int           `json:"shape"`
-	Mode           string          `json:"mode"` // "cross_entropy_sum" or "vjp"
-	Loss           *float64        `json:"loss,omitempty"`
-	Out            string          `json:"out"`
-	GradLinf       float64         `json:"grad_linf"`
-	GradL2         float64         `json:"grad_l2"`
-	ComputeSeconds float64         `json:"compute_seconds"`
-	WallSeconds    float64         `json:"wall_seconds"`
-}
+type gradResult = report.GradResult
 
 func newGradCmd() *cobra.Command {
-	var modelSpec, input, labels, cotangent, out string
+	var req scenarios.GradRequest
+	var modelSpec, out string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "grad",
@@ -46,146 +32,38 @@ and writes it to --out as float32 .npy of the input's shape.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
-			if (labels == "") == (cotangent == "") {
+			if (req.Labels == "") == (req.Cotangent == "") {
 				return fmt.Errorf("give exactly one of --labels and --cotangent")
 			}
-			if input == "" || out == "" {
+			if req.Input == "" || out == "" {
 				return fmt.Errorf("--input and --out are required")
 			}
-			m, mref, err := openModel(modelSpec)
+			m, err := scenarios.OpenModel(modelSpec)
 			if err != nil {
 				return err
 			}
-			xa, err := npy.ReadFile(input)
+			g, err := scenarios.Gradient(cmd.Context(), m, req)
 			if err != nil {
 				return err
 			}
-			x, shape, err := imagesFrom(xa, m, input)
-			if err != nil {
+			if err := npy.WriteFile(out, npy.NewFloat32(g.Shape, g.Grad)); err != nil {
 				return err
 			}
-			_, inRef, err := readModelFile(input)
-			if err != nil {
-				return err
-			}
-			n, k := shape[0], m.NumClasses()
-			res := gradResult{Schema: report.SchemaVersion, ToolVersion: version.String(), Model: mref, Input: inRef, Shape: shape, Out: out}
-			var g []float32
-			t0 := time.Now()
-			if labels != "" {
-				ya, err := npy.ReadFile(labels)
-				if err != nil {
-					return err
-				}
-				y, err := ya.Ints()
-				if err != nil {
-					return fmt.Errorf("%s: %w", labels, err)
-				}
-				if len(y) != n || len(ya.Shape) != 1 {
-					return fmt.Errorf("%s has shape %v; %s holds %d images, so labels must have shape [%d]", labels, ya.Shape, input, n, n)
-				}
-				var z []float32
-				if g, z, err = m.CrossEntropyGrad(x, y); err != nil {
-					return err
-				}
-				loss := sumCrossEntropy(z, y, k)
-				res.Mode, res.Loss = "cross_entropy_sum", &loss
-			} else {
-				va, err := npy.ReadFile(cotangent)
-				if err != nil {
-					return err
-				}
-				if len(va.Shape) != 2 || va.Shape[0] != n || va.Shape[1] != k {
-					return fmt.Errorf("%s has shape %v; the cotangent must be [%d %d] (images × classes)", cotangent, va.Shape, n, k)
-				}
-				v, err := va.Float32()
-				if err != nil {
-					return fmt.Errorf("%s: %w", cotangent, err)
-				}
-				for i, e := range v {
-					if math.IsNaN(float64(e)) || math.IsInf(float64(e), 0) {
-						return fmt.Errorf("%s: value %d is %v", cotangent, i, e)
-					}
-				}
-				if g, err = m.VJP(x, v); err != nil {
-					return err
-				}
-				res.Mode = "vjp"
-			}
-			res.ComputeSeconds = time.Since(t0).Seconds()
-			for _, v := range g {
-				res.GradLinf = max(res.GradLinf, math.Abs(float64(v)))
-				res.GradL2 += float64(v) * float64(v)
-			}
-			res.GradL2 = math.Sqrt(res.GradL2)
-			if err := npy.WriteFile(out, npy.NewFloat32(shape, g)); err != nil {
-				return err
-			}
-			res.WallSeconds = time.Since(start).Seconds()
+			res := &g.Result
+			res.Out, res.WallSeconds = out, time.Since(start).Seconds()
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), res)
 			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "wrote %s: %s gradient of %d images (%s)\n", out, res.Mode, n, shapeString(shape))
-			if res.Loss != nil {
-				fmt.Fprintf(w, "loss (sum CE) %.6g\n", *res.Loss)
-			}
-			fmt.Fprintf(w, "‖g‖∞ %.6g  ‖g‖₂ %.6g  compute %.3f s\n", res.GradLinf, res.GradL2, res.ComputeSeconds)
-			return nil
+			return report.WriteGradText(cmd.OutOrStdout(), res)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&modelSpec, "model", "", "model: an .onnx file or zoo:NAME (required)")
-	f.StringVar(&input, "input", "", "images, float32 .npy of shape N×C×H×W in [0,1] (required)")
-	f.StringVar(&labels, "labels", "", "integer labels .npy of shape N: gradient of the sum cross-entropy")
-	f.StringVar(&cotangent, "cotangent", "", "float32 .npy of shape N×classes: vector–Jacobian product")
+	f.StringVar(&req.Input, "input", "", "images, float32 .npy of shape N×C×H×W in [0,1] (required)")
+	f.StringVar(&req.Labels, "labels", "", "integer labels .npy of shape N: gradient of the sum cross-entropy")
+	f.StringVar(&req.Cotangent, "cotangent", "", "float32 .npy of shape N×classes: vector–Jacobian product")
 	f.StringVar(&out, "out", "", "output .npy (required)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
-}
-
-func readModelFile(path string) ([]byte, report.File, error) { return readModel(path) }
-
-// imagesFrom checks that an array holds float images the model takes.
-func imagesFrom(a *npy.Array, m *models.Model, name string) ([]float32, []int, error) {
-	if a.DType != npy.Float32 && a.DType != npy.Float64 {
-		return nil, nil, fmt.Errorf("%s has dtype %v; images must be float32 (or float64) in [0,1]", name, a.DType)
-	}
-	want := m.InputShape()
-	if len(a.Shape) != len(want)+1 || a.Shape[0] == 0 {
-		return nil, nil, fmt.Errorf("%s has shape %v; the model takes N×%s", name, a.Shape, shapeString(want))
-	}
-	for i, d := range want {
-		if a.Shape[i+1] != d {
-			return nil, nil, fmt.Errorf("%s has shape %v; the model takes N×%s", name, a.Shape, shapeString(want))
-		}
-	}
-	x, err := a.Float32()
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
-	}
-	for i, v := range x {
-		if math.IsNaN(float64(v)) || v < 0 || v > 1 {
-			return nil, nil, fmt.Errorf("%s: value %d is %v, outside [0,1]", name, i, v)
-		}
-	}
-	return x, append([]int(nil), a.Shape...), nil
-}
-
-func sumCrossEntropy(z []float32, y []int, k int) float64 {
-	s := 0.0
-	for i, label := range y {
-		row := z[i*k : (i+1)*k]
-		mx := float64(row[0])
-		for _, v := range row {
-			mx = max(mx, float64(v))
-		}
-		se := 0.0
-		for _, v := range row {
-			se += math.Exp(float64(v) - mx)
-		}
-		s += mx + math.Log(se) - float64(row[label])
-	}
-	return s
 }

@@ -6,12 +6,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 
+	"github.com/advmatrix/advmatrix/attacks"
+	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	"github.com/spf13/cobra"
 )
 
@@ -49,12 +54,50 @@ Exit codes: 0 done, 1 a gate failed, 2 usage or input error, 3 internal error.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newInspectCmd(), newEvalCmd(), newGradCmd(), newAttackCmd(), newVersionCmd())
-	root.AddCommand(newTrainCmd(), newZooCmd())
+	root.AddCommand(newTrainCmd(), newZooCmd(), newRunCmd(), newMergeResultsCmd(), newGateCmd(), newEnsembleCmd(), newReportCmd())
 	return root
 }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// signalError is the cause of a run cancelled by SIGINT or SIGTERM.
+type signalError struct{ sig os.Signal }
+
+func (e *signalError) Error() string { return "interrupted by " + e.sig.String() }
+
+// exitCode is the conventional 128 + signal number.
+func (e *signalError) exitCode() int {
+	if s, ok := e.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 130
+}
+
+// withSignals returns a context cancelled, with a *signalError cause, by
+// the first SIGINT or SIGTERM; a second one kills the process as usual.
+func withSignals() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			signal.Stop(sigs)
+			// Outputs being written are dropped; the run stops at its next
+			// check of the context.
+			atomicfile.CleanupTemps()
+			cancel(&signalError{s})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		signal.Stop(sigs)
+		cancel(nil)
+	}
 }
 
 // run executes the CLI and maps failures to exit codes; a panic is an
@@ -69,15 +112,29 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 			code = exitInternal
 		}
 	}()
+	ctx, stop := withSignals()
+	defer stop()
 	root := newRoot()
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.Execute(); err != nil {
+	if err := root.ExecuteContext(ctx); err != nil {
+		var sig *signalError
+		if errors.As(context.Cause(ctx), &sig) {
+			if errors.Is(err, context.Canceled) {
+				fmt.Fprintf(stderr, "advmatrix: %v: stopped, nothing was written\n", sig)
+			} else {
+				fmt.Fprintf(stderr, "advmatrix: %v: %v\n", sig, err)
+			}
+			return sig.exitCode()
+		}
 		fmt.Fprintf(stderr, "advmatrix: %v\n", err)
 		var ee *exitError
 		if errors.As(err, &ee) {
 			return ee.code
+		}
+		if errors.Is(err, attacks.ErrInternal) {
+			return exitInternal
 		}
 		return exitInput
 	}

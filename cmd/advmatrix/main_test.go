@@ -10,12 +10,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/datasets/npy"
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
 	"github.com/advmatrix/advmatrix/models"
-	"github.com/advmatrix/advmatrix/models/zoo"
-	zoobuild "github.com/advmatrix/advmatrix/models/zoo/build"
+	"github.com/advmatrix/advmatrix/models/arch"
+	"github.com/advmatrix/advmatrix/provenance"
 	"github.com/advmatrix/advmatrix/report"
+	"github.com/advmatrix/advmatrix/zoo"
+	zoobuild "github.com/advmatrix/advmatrix/zoo/build"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -420,7 +423,7 @@ func attackFixtures(t *testing.T, f *fixtures) {
 		for i := range w {
 			w[i] = float32(i%13)/13 - 0.5
 		}
-		m, err := models.SoftmaxRegression(c.shape, c.classes, w, make([]float32, c.classes))
+		m, err := arch.SoftmaxRegression(c.shape, c.classes, w, make([]float32, c.classes))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -428,10 +431,21 @@ func attackFixtures(t *testing.T, f *fixtures) {
 			t.Fatal(err)
 		}
 	}
+	// Targets for the first 20 MNIST test images: the next class after
+	// each label (a target is never the label itself).
+	mnist, err := datasets.MNIST("test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t20 := make([]int64, 20)
 	for i := range t20 {
-		t20[i] = int64(i % 10)
+		t20[i] = int64((mnist.Labels[i] + 1) % 10)
 	}
+	own := make([]int64, 20)
+	for i := range own {
+		own[i] = int64(mnist.Labels[i])
+	}
+	writeNPY(t, f.path("t20own.npy"), npy.NewInt64([]int{20}, own))
 	writeNPY(t, f.path("t20.npy"), npy.NewInt64([]int{20}, t20))
 	writeNPY(t, f.path("t19.npy"), npy.NewInt64([]int{19}, t20[:19]))
 	bad := append([]int64(nil), t20...)
@@ -477,6 +491,7 @@ func TestAttackExitCodes(t *testing.T) {
 		{"unsupported surrogate", []string{"attack", "--attack", "fgsm", "--surrogate", p("unsupported.onnx")}, exitInput, []string{"NonMaxSuppression"}},
 		{"targets of the wrong length", base("--targets", p("t19.npy")), exitInput, []string{"t19.npy", "[19]", "[20]"}},
 		{"target out of range", base("--targets", p("t20bad.npy")), exitInput, []string{"t20bad.npy", "10"}},
+		{"targets equal to the labels", base("--targets", p("t20own.npy")), exitInput, []string{"its own label"}},
 		{"missing targets", base("--targets", p("nope.npy")), exitInput, []string{"nope.npy"}},
 		{"given without targets", base("--targeted", "given"), exitInput, []string{"--targets"}},
 		{"targets with random", base("--targeted", "random", "--targets", p("t20.npy")), exitInput, []string{"--targets", "random"}},
@@ -834,7 +849,7 @@ func TestTrainJSON(t *testing.T) {
 		t.Errorf("model: %d classes, %d parameters; report %+v", m.NumClasses(), m.NumParams(), res.Model)
 	}
 	b1, _ := os.ReadFile(out)
-	if f, _ := hashFile(out); f.SHA256 != res.Model.SHA256 {
+	if f, _ := provenance.HashFile(out); f.SHA256 != res.Model.SHA256 {
 		t.Errorf("sha256 %s, report says %s", f.SHA256, res.Model.SHA256)
 	}
 	// Reproducible; and the table summary.

@@ -6,10 +6,7 @@ import (
 	"strings"
 
 	"github.com/advmatrix/advmatrix/internal/progress"
-	"github.com/advmatrix/advmatrix/models/zoo"
-	zoobuild "github.com/advmatrix/advmatrix/models/zoo/build"
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/tw"
+	zoobuild "github.com/advmatrix/advmatrix/zoo/build"
 	"github.com/spf13/cobra"
 )
 
@@ -37,79 +34,26 @@ func newZooBuildCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "build",
 		Short: "Train the DUMB digits zoo: 2 sources × 3 architectures × 4 balance levels",
-		Long: `zoo build trains the digits zoo of the DUMB attacker model (Alecci et al. 2023):
-  sources        mnist (mnist:train, tested on mnist:test) and syndigits
-                 (syndigits:train, tested on syndigits:test)
-  architectures  ` + strings.Join(zoobuild.DefaultArchs, ", ") + ` (--archs): three families — fully
-                 connected, conv + max-pool, depthwise-separable conv with BatchNorm —
-                 and the fastest three of the five on a CPU
-  balance levels ` + strings.Join(zoobuild.Levels, ", ") + `: level P/Q means digits 0–4 together make P%
-                 of the training images and digits 5–9 Q%, evenly within each half
-                 (DUMB's binary definition, class 0 = P%, applied to two halves);
-                 the largest such subset of the training split is kept, so the
-                 under-represented digits are subsampled, as in DUMB
-That is 24 models, named SOURCE_ARCH_bP (mnist_lenet_b20.onnx), written to --out
-with zoo.json: per model its source, architecture, balance, seed, epochs, class
-counts, test accuracy on its own source's test split and on the other source's,
-and sha256; and the MNIST→SynDigits and SynDigits→MNIST accuracy (the mean over
-the models trained on one source, tested on the other).
-
-Each model trains with its architecture's defaults (see advmatrix train --help:
-SGD lr 0.05 momentum 0.9 for mlp and lenet, Adam lr 1e-3 for the others; batch
-64, constant rate, no augmentation, no validation split) for --epochs epochs.
---limit N samples N images of each source's training split (seeded, shared by
-all its models) before balancing; --test-limit N evaluates on the first N test
-images. Every model's seed derives from --seed and its (source, arch, balance):
-the same flags give byte-identical model files.
-
-Optional steps registered by other packages run after the models with --with
-NAME and add their entry to zoo.json's "extras" — the extension point for
-surrogate sets (cSGLD, LGV), which the surrogates package is to register.
-
-With the defaults (whole 60000-image training splits, 2 epochs) the build takes
-about 15 minutes on two cores, two thirds of it the mobilenet models;
---epochs 1 --limit 30000 takes about 4 minutes.`,
+		Long:  zooBuildHelp(),
 		Example: `  advmatrix zoo build -o zoo
   advmatrix zoo build -o zoo-small --epochs 1 --limit 10000 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := zoobuild.Config{Dir: dir, Seed: seed, Epochs: epochs, Limit: limit, TestLimit: testLimit, Archs: archs}
-			for _, name := range with {
-				st, err := zoobuild.LookupStep(name)
-				if err != nil {
-					return fmt.Errorf("--with: %w", err)
-				}
-				cfg.Steps = append(cfg.Steps, st)
+			var err error
+			if cfg.Steps, err = zoobuild.LookupSteps(with); err != nil {
+				return fmt.Errorf("--with: %w", err)
 			}
-			stderr := cmd.ErrOrStderr()
-			cfg.Log = stderr
-			var bar *progress.Bar
-			cur, prev := 0, 0
-			cfg.Progress = func(i, n int, name string, done, total int) {
-				if i != cur {
-					bar, cur, prev = progress.New(fmt.Sprintf("[%d/%d] %s", i, n, name), total), i, 0
-				}
-				bar.Add(done - prev)
-				prev = done
-			}
-			cfg.OnModel = func(i, n int, m *zoobuild.ModelEntry) {
-				if bar != nil {
-					bar.Done()
-				}
-				line := fmt.Sprintf("[%*d/%d] %-23s %6d images  train %s", len(fmt.Sprint(n)), i, n, m.Name, m.TrainImages, pct(m.TrainAccuracy))
-				for _, a := range m.Test {
-					line += fmt.Sprintf("  %s %s", a.Source, pct(a.Accuracy))
-				}
-				fmt.Fprintf(stderr, "%s  %.1f s\n", line, m.TrainSeconds)
-			}
-			man, err := zoobuild.Zoo(cfg)
+			cfg.Log = cmd.ErrOrStderr()
+			cfg.Progress, cfg.OnModel = modelProgress(cmd.ErrOrStderr())
+			man, err := zoobuild.Zoo(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), man)
 			}
-			return printZoo(cmd.OutOrStdout(), dir, man, nil)
+			return zoobuild.WriteZooText(cmd.OutOrStdout(), dir, man, nil)
 		},
 	}
 	fl := cmd.Flags()
@@ -144,61 +88,14 @@ with --dir, the models of a zoo built by zoo build, checking each file against
 the sha256 in its zoo.json.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			type embedded struct {
-				Name   string `json:"name"`
-				Bytes  int    `json:"bytes"`
-				SHA256 string `json:"sha256"`
-			}
-			type listed struct {
-				zoobuild.ModelEntry
-				Status string `json:"status"`
-			}
-			var out struct {
-				Embedded []embedded          `json:"embedded"`
-				Dir      string              `json:"dir,omitempty"`
-				Manifest *zoobuild.Manifest  `json:"-"`
-				Models   []listed            `json:"models,omitempty"`
-				Transfer []zoobuild.Transfer `json:"transfer,omitempty"`
-			}
-			for _, n := range zoo.Names() {
-				b, err := zoo.Bytes(n)
-				if err != nil {
-					return err
-				}
-				out.Embedded = append(out.Embedded, embedded{Name: n, Bytes: len(b), SHA256: zoo.SHA256(n)})
-			}
-			status := map[string]string{}
-			if dir != "" {
-				man, err := zoobuild.ReadManifest(dir)
-				if err != nil {
-					return err
-				}
-				out.Dir, out.Manifest, out.Transfer = dir, man, man.Transfer
-				for i := range man.Models {
-					s := zoobuild.Check(dir, &man.Models[i])
-					status[man.Models[i].Name] = s
-					out.Models = append(out.Models, listed{ModelEntry: man.Models[i], Status: s})
-				}
-			}
-			w := cmd.OutOrStdout()
-			if asJSON {
-				return writeJSON(w, out)
-			}
-			t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off))
-			t.Header("embedded model", "bytes", "sha256")
-			for _, e := range out.Embedded {
-				if err := t.Append("zoo:"+e.Name, fmt.Sprint(e.Bytes), e.SHA256); err != nil {
-					return err
-				}
-			}
-			if err := t.Render(); err != nil {
+			l, err := zoobuild.List(dir)
+			if err != nil {
 				return err
 			}
-			if out.Manifest == nil {
-				return nil
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), l)
 			}
-			fmt.Fprintln(w)
-			return printZoo(w, dir, out.Manifest, status)
+			return zoobuild.WriteListText(cmd.OutOrStdout(), l)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "also list the zoo built in this folder")
@@ -206,61 +103,59 @@ the sha256 in its zoo.json.`,
 	return cmd
 }
 
-// printZoo prints a zoo's models and its transfer summary; status, when
-// given, adds each file's check.
-func printZoo(w io.Writer, dir string, man *zoobuild.Manifest, status map[string]string) error {
-	fmt.Fprintf(w, "zoo %s: %d models, seed %d, %d epoch(s) each", dir, len(man.Models), man.Seed, man.Epochs)
-	if man.Limit > 0 {
-		fmt.Fprintf(w, ", %d training images per source", man.Limit)
-	}
-	if man.TestLimit > 0 {
-		fmt.Fprintf(w, ", %d test images per source", man.TestLimit)
-	}
-	fmt.Fprintln(w)
-	head := []any{"model", "source", "arch", "balance", "train images", "own acc", "cross acc"}
-	if status != nil {
-		head = append(head, "file")
-	}
-	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
-	t.Header(head...)
-	for _, m := range man.Models {
-		row := []any{m.Name, m.Source, m.Arch, m.Balance, fmt.Sprint(m.TrainImages), pct(m.OwnAccuracy), pct(m.CrossAccuracy)}
-		if status != nil {
-			row = append(row, status[m.Name])
+// modelProgress returns a zoo build's callbacks: a progress bar per model
+// and one line per model written on w.
+func modelProgress(w io.Writer) (func(i, n int, name string, done, total int), func(i, n int, m *zoobuild.ModelEntry)) {
+	var bar *progress.Bar
+	cur, prev := 0, 0
+	onProgress := func(i, n int, name string, done, total int) {
+		if i != cur {
+			bar, cur, prev = progress.New(fmt.Sprintf("[%d/%d] %s", i, n, name), total), i, 0
 		}
-		if err := t.Append(row...); err != nil {
-			return err
+		bar.Add(done - prev)
+		prev = done
+	}
+	onModel := func(i, n int, m *zoobuild.ModelEntry) {
+		if bar != nil {
+			bar.Done()
 		}
+		zoobuild.WriteModelLine(w, i, n, m)
 	}
-	if err := t.Render(); err != nil {
-		return err
-	}
-	if len(man.Transfer) == 0 {
-		return nil
-	}
-	fmt.Fprintln(w, "\nmean test accuracy by training source (rows) and test source (columns):")
-	var archs []string
-	for _, a := range man.Architectures {
-		archs = append(archs, a.Name)
-	}
-	head = []any{"trained on → tested on", "models", "mean", "min", "max"}
-	for _, a := range archs {
-		head = append(head, a)
-	}
-	t = tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
-	t.Header(head...)
-	for _, tr := range man.Transfer {
-		row := []any{tr.From + " → " + tr.To, fmt.Sprint(tr.Models), pct(tr.Mean), pct(tr.Min), pct(tr.Max)}
-		for _, a := range archs {
-			if v, ok := tr.ByArch[a]; ok {
-				row = append(row, pct(v))
-			} else {
-				row = append(row, "")
-			}
-		}
-		if err := t.Append(row...); err != nil {
-			return err
-		}
-	}
-	return t.Render()
+	return onProgress, onModel
+}
+
+// zooBuildHelp is the long help of `advmatrix zoo build`.
+func zooBuildHelp() string {
+	return `zoo build trains the digits zoo of the DUMB attacker model (Alecci et al. 2023):
+  sources        mnist (mnist:train, tested on mnist:test) and syndigits
+                 (syndigits:train, tested on syndigits:test)
+  architectures  ` + strings.Join(zoobuild.DefaultArchs, ", ") + ` (--archs): three families — fully
+                 connected, conv + max-pool, depthwise-separable conv with BatchNorm —
+                 and the fastest three of the five on a CPU
+  balance levels ` + strings.Join(zoobuild.Levels, ", ") + `: level P/Q means digits 0–4 together make P%
+                 of the training images and digits 5–9 Q%, evenly within each half
+                 (DUMB's binary definition, class 0 = P%, applied to two halves);
+                 the largest such subset of the training split is kept, so the
+                 under-represented digits are subsampled, as in DUMB
+That is 24 models, named SOURCE_ARCH_bP (mnist_lenet_b20.onnx), written to --out
+with zoo.json: per model its source, architecture, balance, seed, epochs, class
+counts, test accuracy on its own source's test split and on the other source's,
+and sha256; and the MNIST→SynDigits and SynDigits→MNIST accuracy (the mean over
+the models trained on one source, tested on the other).
+
+Each model trains with its architecture's defaults (see advmatrix train --help:
+SGD lr 0.05 momentum 0.9 for mlp and lenet, Adam lr 1e-3 for the others; batch
+64, constant rate, no augmentation, no validation split) for --epochs epochs.
+--limit N samples N images of each source's training split (seeded, shared by
+all its models) before balancing; --test-limit N evaluates on the first N test
+images. Every model's seed derives from --seed and its (source, arch, balance):
+the same flags give byte-identical model files.
+
+Optional steps registered by other packages run after the models with --with
+NAME and add their entry to zoo.json's "extras" — the extension point for
+surrogate sets (cSGLD, LGV), which the surrogates package is to register.
+
+With the defaults (whole 60000-image training splits, 2 epochs) the build takes
+about 15 minutes on two cores, two thirds of it the mobilenet models;
+--epochs 1 --limit 30000 takes about 4 minutes.`
 }

@@ -44,3 +44,47 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+func FuzzReadNPZ(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.npz"))
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	p := filepath.Join(f.TempDir(), "seed.npz")
+	if err := WriteNPZ(p, map[string]*Array{
+		"x": NewUint8([]int{1, 2, 2}, []uint8{0, 1, 2, 3}),
+		"y": NewInt64([]int{1}, []int64{1}),
+	}); err != nil {
+		f.Fatal(err)
+	}
+	if b, err := os.ReadFile(p); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		z, err := NewNPZ(bytes.NewReader(data), int64(len(data)), "fuzz.npz")
+		if err != nil {
+			return
+		}
+		for _, name := range z.Names() {
+			if !z.Has(name) {
+				t.Fatalf("Names lists %q, Has denies it", name)
+			}
+			a, err := z.Read(name)
+			if err != nil {
+				continue
+			}
+			if err := a.check(); err != nil {
+				t.Fatalf("array %q: %v", name, err)
+			}
+			// What was read is a well-formed array: it writes back.
+			var b bytes.Buffer
+			if err := Write(&b, a); err != nil {
+				t.Fatalf("Write of array %q: %v", name, err)
+			}
+		}
+	})
+}

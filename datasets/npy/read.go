@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/advmatrix/advmatrix/internal/safeio"
 )
 
 // Limits on untrusted input.
@@ -29,7 +31,12 @@ type header struct {
 	order   binary.ByteOrder
 	fortran bool
 	shape   []int
+	size    int64 // bytes of magic, version, length and dictionary
+	n       int   // elements, the product of shape
 }
+
+// dataBytes is the size of the data section the header announces.
+func (h *header) dataBytes() int64 { return int64(h.n) * int64(h.dtype.Size()) }
 
 // Read reads one array in .npy format from r. It reads exactly the bytes of
 // the array, so several arrays written one after another can be read in turn.
@@ -42,13 +49,14 @@ func Read(r io.Reader) (*Array, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := elements(h.shape)
-	if err != nil {
-		return nil, err
-	}
-	size := h.dtype.Size()
-	need := int64(n) * int64(size)
+	return readData(r, h)
+}
+
+// readData reads the data section that h announces.
+func readData(r io.Reader, h *header) (*Array, error) {
+	n, need := h.n, h.dataBytes()
 	known := false
+	var err error
 	if rem, ok := remaining(r); ok {
 		if rem < need {
 			return nil, fmt.Errorf("npy: data too short: shape %v of %v needs %d bytes, %d present",
@@ -81,11 +89,17 @@ func Read(r io.Reader) (*Array, error) {
 	return a, nil
 }
 
-// ReadFile reads the .npy file at path. Bytes after the array are an error.
+// MaxFileBytes bounds the size of an .npy file: the largest header and
+// MaxElements elements of 8 bytes.
+const MaxFileBytes = 12 + MaxHeaderLen + 8*MaxElements
+
+// ReadFile reads the .npy file at path. Bytes after the array are an error,
+// and so is a path that is not a regular file (a FIFO, a device) or a file
+// larger than MaxFileBytes.
 func ReadFile(path string) (*Array, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path, MaxFileBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, err
 	}
 	defer f.Close()
 	a, err := Read(f)
@@ -280,6 +294,13 @@ func readHeader(r io.Reader) (*header, error) {
 	h, err := parseHeader(string(buf))
 	if err != nil {
 		return nil, fmt.Errorf("npy: header %q: %w", truncate(string(buf), 200), err)
+	}
+	if h.n, err = elements(h.shape); err != nil {
+		return nil, err
+	}
+	h.size = 8 + 4 + int64(hlen)
+	if major == 1 {
+		h.size -= 2 // a 2-byte length, not 4
 	}
 	return h, nil
 }

@@ -10,7 +10,7 @@ opsets 11 and 13, and stores float32 and float64 logits, input gradients of the 
 and vector-Jacobian products for the first 8 MNIST test images. The float64 references are computed on a
 float64 copy of exactly the weights in the exported ONNX files (BatchNorm folded into the preceding Conv,
 float32-rounded normalisation constants), so a float64 evaluation of the ONNX graph should match them to
-rounding (~1e-12). It also trains and exports the default embedded model models/zoo/lenet_mnist.onnx.
+rounding (~1e-12). It also trains and exports the default embedded model zoo/lenet_mnist.onnx.
 
 Everything is seeded; reading MNIST needs only the idx .gz files in datasets/mnist (no downloads, no
 pretrained weights).
@@ -35,7 +35,7 @@ import torchvision
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 MNIST_DIR = os.path.join(REPO, "datasets", "mnist")
-ZOO_DIR = os.path.join(REPO, "models", "zoo")
+ZOO_DIR = os.path.join(REPO, "zoo")
 
 MEAN, STD = 0.1307, 0.3081
 OPSETS = (11, 13)
@@ -359,7 +359,7 @@ def export(model, dummy, path, opset):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODEL_NAMES), help="comma-separated subset of " + ",".join(MODEL_NAMES))
-    ap.add_argument("--no-zoo", action="store_true", help="skip models/zoo/lenet_mnist.*")
+    ap.add_argument("--no-zoo", action="store_true", help="skip zoo/lenet_mnist.*")
     ap.add_argument("--out", default=HERE, help="output directory for fixtures (default: this directory)")
     ap.add_argument("--zoo-out", default=ZOO_DIR, help="output directory for the zoo model")
     ap.add_argument("--threads", type=int, default=2)
