@@ -9,10 +9,13 @@ import (
 )
 
 // Opset range the importer implements. Per-op differences inside it (axes as
-// attributes or inputs, Clip bounds, Split sizes, ...) are honoured.
+// attributes or inputs, Clip bounds, Split sizes, ...) are honoured. Opsets
+// 19 and 20 change no implemented op except by types it rejects anyway
+// (float8, strings), AveragePool's dilations (rejected unless 1) and Pad's
+// wrap mode (rejected); opset 20 adds Gelu.
 const (
 	minOpset = 1
-	maxOpset = 18
+	maxOpset = 20
 )
 
 // dim is one dimension of a graph input or output: a fixed size, or a

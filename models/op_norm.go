@@ -253,6 +253,7 @@ func (k *bnK[T]) backward(in, out, gout, gin [][]T) {
 type softmaxK[T Float] struct {
 	log                bool
 	outer, axis, inner int
+	rows               *softmaxRows[T] // when inner is 1 (op_softmax_fast.go)
 }
 
 func buildSoftmax[T Float](log bool) builder[T] {
@@ -286,11 +287,18 @@ func buildSoftmax[T Float](log bool) builder[T] {
 			// Before opset 13 the input is coerced to 2-D at axis.
 			k.axis, k.inner = numel(x.shape[ax:]), 1
 		}
+		if k.inner == 1 {
+			k.rows = newSoftmaxRows[T](k.outer, k.axis, log)
+		}
 		return k, c.setOut(0, x.shape, x.dtype)
 	}
 }
 
 func (k *softmaxK[T]) forward(in, out [][]T) {
+	if k.rows != nil {
+		k.rows.forward(in[0], out[0])
+		return
+	}
 	x, y := in[0], out[0]
 	for o := 0; o < k.outer; o++ {
 		for in := 0; in < k.inner; in++ {
@@ -322,6 +330,10 @@ func (k *softmaxK[T]) forward(in, out [][]T) {
 func (k *softmaxK[T]) backward(in, out, gout, gin [][]T) {
 	y, g, gx := out[0], gout[0], gin[0]
 	if gx == nil {
+		return
+	}
+	if k.rows != nil {
+		k.rows.backward(y, g, gx)
 		return
 	}
 	for o := 0; o < k.outer; o++ {

@@ -448,6 +448,15 @@ func buildDropout[T Float](c *buildCtx) (kernel[T], error) {
 		}
 	}
 	x := c.in[0]
+	if training {
+		// p = 0 is the identity even in training mode (torchvision's Swin
+		// exports its attention dropout so, with the mask output).
+		if r, err := dropoutRatio(c); err != nil {
+			return nil, err
+		} else if r == 0 {
+			training = false
+		}
+	}
 	if training && c.folding {
 		return nil, c.errorf("training-mode Dropout of constants is not supported")
 	}
@@ -471,6 +480,22 @@ func buildDropout[T Float](c *buildCtx) (kernel[T], error) {
 	return nil, nil
 }
 
+// dropoutRatio is the drop probability: the ratio attribute before opset
+// 12, the ratio input after, 0.5 by default.
+func dropoutRatio(c *buildCtx) (float64, error) {
+	if c.opset < 12 {
+		return c.attrFloat("ratio", 0.5)
+	}
+	k, err := c.static(1)
+	if err != nil {
+		return 0, err
+	}
+	if k != nil && k.size() > 0 {
+		return k.float64s()[0], nil
+	}
+	return 0.5, nil
+}
+
 // dropoutK is training-mode (inverted) Dropout: each element is zeroed with
 // probability p and the survivors scaled by 1/(1−p), as PyTorch does.
 type dropoutK[T Float] struct {
@@ -481,17 +506,9 @@ type dropoutK[T Float] struct {
 
 func buildDropoutTrain[T Float](c *buildCtx) (kernel[T], error) {
 	x := c.in[0]
-	ratio := 0.5
-	if c.opset < 12 {
-		r, err := c.attrFloat("ratio", 0.5)
-		if err != nil {
-			return nil, err
-		}
-		ratio = r
-	} else if k, err := c.static(1); err != nil {
+	ratio, err := dropoutRatio(c)
+	if err != nil {
 		return nil, err
-	} else if k != nil && k.size() > 0 {
-		ratio = k.float64s()[0]
 	}
 	if ratio < 0 || ratio >= 1 {
 		return nil, c.errorf("dropout ratio %v must be in [0, 1)", ratio)

@@ -119,7 +119,7 @@ func mismatches(got, want []float32, rtol float64) int {
 // the sum cross-entropy and the VJP of v.
 func inputGrads64(t *testing.T, m *Model, x []float32, y []int, v []float32) (grad, vjp []float64) {
 	t.Helper()
-	p, err := compile[float64](m.g, compileOptions{inputShapes: [][]int{{len(y), 1, 28, 28}}, inputGrad: true, maxElements: 1 << 28})
+	p, err := compile[float64](m.g, compileOptions{inputShapes: [][]int{append([]int{len(y)}, m.InputShape()...)}, inputGrad: true, maxElements: 1 << 28})
 	if err != nil {
 		t.Fatal(err)
 	}
