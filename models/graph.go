@@ -64,9 +64,10 @@ type graph struct {
 
 // LoadOptions bound what an untrusted model may do.
 type loadOptions struct {
-	maxElements    int64
-	dir            string
-	allowNonFinite bool
+	maxElements        int64
+	maxActivationBytes int64 // 0: DefaultMaxActivationBytes
+	dir                string
+	allowNonFinite     bool
 }
 
 func parseGraph(data []byte, opt loadOptions) (*pb.ModelProto, *graph, error) {

@@ -283,6 +283,13 @@ func (k *binaryK[T]) forward(in, out [][]T) {
 	})
 }
 
+// backwardReads: sums and differences pass the cotangent on and read
+// nothing; the other ops read their operands and output.
+func (k *binaryK[T]) backwardReads([]bool) (ins, outs []bool) {
+	r := k.kind != bAdd && k.kind != bSub
+	return []bool{r, r}, []bool{r}
+}
+
 func (k *binaryK[T]) backward(in, out, gout, gin [][]T) {
 	a, b, y, gy := in[0], in[1], out[0], gout[0]
 	ga, gb := gin[0], gin[1]

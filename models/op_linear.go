@@ -79,6 +79,17 @@ func (k *gemmK[T]) ldb() int {
 	return k.n
 }
 
+// backwardReads: each operand's gradient reads the other operand.
+func (k *gemmK[T]) backwardReads(gradIn []bool) (ins, outs []bool) {
+	ins = make([]bool, len(gradIn))
+	ins[0], ins[1] = gradIn[1], gradIn[0]
+	return ins, []bool{false}
+}
+
+func (k *matMulK[T]) backwardReads(gradIn []bool) (ins, outs []bool) {
+	return []bool{gradIn[1], gradIn[0]}, []bool{false}
+}
+
 func (k *gemmK[T]) forward(in, out [][]T) {
 	y := out[0]
 	gemm.Gemm(k.transA, k.transB, k.m, k.n, k.k, k.alpha, in[0], k.lda(), in[1], k.ldb(), 0, y, k.n)

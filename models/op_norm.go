@@ -176,6 +176,20 @@ func (k *bnTrainK[T]) backwardChannels(c0, c1 int) {
 	}
 }
 
+// backwardReads: x only for the gradients of the statistics and the
+// affine parameters, which are read anyway.
+func (k *bnK[T]) backwardReads(gradIn []bool) (ins, outs []bool) {
+	ins = []bool{false, true, true, true, true}
+	ins[0] = gradIn[1] || gradIn[2] || gradIn[3] || gradIn[4]
+	return ins, []bool{false}
+}
+
+func (k *bnTrainK[T]) backwardReads(gradIn []bool) (ins, outs []bool) {
+	return []bool{true, true, true, true, true}, []bool{false}
+}
+
+func (k *softmaxK[T]) backwardReads([]bool) (ins, outs []bool) { return []bool{false}, []bool{true} }
+
 func (k *bnK[T]) forward(in, out [][]T) {
 	x, scale, bias, mean, vr, y := in[0], in[1], in[2], in[3], in[4], out[0]
 	for ch := 0; ch < k.c; ch++ {

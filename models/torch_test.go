@@ -242,3 +242,41 @@ func TestTorchFixtures(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchFixtures checks the speed benchmark's architectures
+// (testdata/torch/bench, made by bench_models.py) against PyTorch: logits
+// to 1e-4, input gradients of the summed cross-entropy to 1e-2 in norm
+// (float32 on both sides; see TestTorchFixtures), in float32 and, where
+// the gradient check matters most, against the engine's float64 program.
+func TestBenchFixtures(t *testing.T) {
+	x := readNPY32(t, "mnist8_x.npy")
+	y := readNPYInts(t, "mnist8_y.npy")
+	for _, name := range []string{"mlp", "lenet", "resnet18q", "mobilenetv2h", "vgg"} {
+		t.Run(name, func(t *testing.T) {
+			m, err := LoadFile(filepath.Join(torchDir, "bench", name+".onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantLogits := readNPY32(t, filepath.Join("bench", name+"_logits.npy"))
+			wantGrad := readNPY32(t, filepath.Join("bench", name+"_grad.npy"))
+			grad, logits, err := m.CrossEntropyGrad(x, y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i, d := closeRel(logits, wantLogits, 1e-4); i >= 0 {
+				t.Errorf("logits[%d] = %g, PyTorch %g (rel %.2g)", i, logits[i], wantLogits[i], d)
+			}
+			if nr := normRel(grad, wantGrad); nr > 1e-2 {
+				t.Errorf("input gradient disagrees with PyTorch: norm rel %.2g", nr)
+			}
+			g64, _ := inputGrads64(t, m, x, y, make([]float32, len(wantLogits)))
+			g32 := make([]float32, len(g64))
+			for i, v := range g64 {
+				g32[i] = float32(v)
+			}
+			if nr := normRel(grad, g32); nr > 1e-2 {
+				t.Errorf("float32 input gradient disagrees with float64: norm rel %.2g", nr)
+			}
+		})
+	}
+}

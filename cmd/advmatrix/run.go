@@ -252,7 +252,7 @@ func writeRunOutputs(cmd *cobra.Command, res *report.ScenarioResult, verdict *re
 		return err
 	}
 	var js bytes.Buffer
-	if err := writeJSON(&js, res); err != nil {
+	if err := writeJSONPlain(&js, res); err != nil {
 		return err
 	}
 	if err := writeFilesAtomic([]pendingFile{{filepath.Join(f.out, "results.json"), js.Bytes()},
@@ -277,7 +277,7 @@ func writeRunOutputs(cmd *cobra.Command, res *report.ScenarioResult, verdict *re
 // writeJSONFile writes v as indented JSON, atomically.
 func writeJSONFile(path string, v any) error {
 	var buf bytes.Buffer
-	if err := writeJSON(&buf, v); err != nil {
+	if err := writeJSONPlain(&buf, v); err != nil {
 		return err
 	}
 	return writeFilesAtomic([]pendingFile{{path, buf.Bytes()}})
