@@ -85,6 +85,9 @@ func (b Batch) check(ms []models.Classifier, square bool) (batchInfo, error) {
 			if t < 0 || t >= bi.k {
 				return bi, fmt.Errorf("target %d of image %d is outside [0, %d)", t, i, bi.k)
 			}
+			if t == b.Labels[i] {
+				return bi, fmt.Errorf("target %d of image %d is its own label: a targeted attack aims at another class", t, i)
+			}
 		}
 		bi.goal, bi.targets = b.Targets, true
 	}

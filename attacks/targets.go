@@ -43,7 +43,7 @@ func ParseTargetMode(s string) (TargetMode, error) {
 
 // RandomTargets draws, for each image, a class other than its label,
 // uniformly, from a source seeded by seed alone (so the targets of a run
-// do not depend on how it is batched).
+// do not depend on how it is batched). It needs k ≥ 2 (CheckTargets).
 func RandomTargets(labels []int, k int, seed uint64) []int {
 	rng := rand.New(rand.NewPCG(seed, 0x74617267)) // "targ"
 	t := make([]int, len(labels))
@@ -51,6 +51,27 @@ func RandomTargets(labels []int, k int, seed uint64) []int {
 		t[i] = (y + 1 + rng.IntN(max(k-1, 1))) % k
 	}
 	return t
+}
+
+// CheckTargets validates targets chosen before crafting: one per image,
+// within the k classes, never an image's own label (a "targeted" attack
+// that aims at the true class reports success for doing nothing).
+func CheckTargets(targets, labels []int, k int) error {
+	if k < 2 {
+		return fmt.Errorf("a targeted attack needs at least 2 classes, the models output %d", k)
+	}
+	if len(targets) != len(labels) {
+		return fmt.Errorf("%d targets for %d images", len(targets), len(labels))
+	}
+	for i, t := range targets {
+		switch {
+		case t < 0 || t >= k:
+			return fmt.Errorf("target %d of image %d is outside [0, %d)", t, i, k)
+		case t == labels[i]:
+			return fmt.Errorf("target %d of image %d is its own label: a targeted attack aims at another class", t, i)
+		}
+	}
+	return nil
 }
 
 // LeastLikelyTargets picks for each image the class other than its label

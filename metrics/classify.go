@@ -1,10 +1,30 @@
 package metrics
 
+import "encoding/json"
+
 // ClassRate is one class's accuracy.
 type ClassRate struct {
 	Class int    `json:"class"`
 	Name  string `json:"name,omitempty"`
 	Rate
+}
+
+// MarshalJSON writes the class and its rate (a rate over no images has
+// null value and bounds).
+func (c ClassRate) MarshalJSON() ([]byte, error) {
+	rate, err := c.Rate.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	head, err := json.Marshal(struct {
+		Class int    `json:"class"`
+		Name  string `json:"name,omitempty"`
+	}{c.Class, c.Name})
+	if err != nil {
+		return nil, err
+	}
+	// Join {"class":…} and {"num":…} into one object.
+	return append(append(head[:len(head)-1], ','), rate[1:]...), nil
 }
 
 // Argmax returns the index of each row's largest value (the first on ties).

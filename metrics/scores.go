@@ -39,7 +39,8 @@ type Scores struct {
 // It is conservative: it ignores the positive pairing of clean and
 // adversarial correctness, which would narrow it. With C = 0 the ratio is
 // undefined: Defined is false and the numbers are zero; with cLo = 0
-// (impossible when C > 0) Lo95 would be −∞ and is reported as −1e308.
+// (impossible when C > 0) Lo95 would be −∞. Lo95 is never below 1 − n/C,
+// the ratio when every image is right under attack.
 type Ratio struct {
 	Num     int     `json:"num"`
 	Den     int     `json:"den"`
@@ -72,6 +73,8 @@ func NewRatio(a, c, n int) Ratio {
 		r.Lo95 = -math.MaxFloat64
 	}
 	r.Hi95 = min(1, 1-aLo/cHi)
+	// The ratio cannot go below 1 − n/C (every image right under attack).
+	r.Lo95 = max(r.Lo95, min(1-float64(n)/float64(c), r.Value))
 	return r
 }
 

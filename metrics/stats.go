@@ -1,6 +1,10 @@
 package metrics
 
-import "math"
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+)
 
 // Rate is a proportion with its denominator and a 95% Wilson score
 // interval, which stays inside [0,1] and behaves at 0 and n (unlike the
@@ -11,6 +15,16 @@ type Rate struct {
 	Value float64 `json:"value"`
 	Lo95  float64 `json:"lo95"`
 	Hi95  float64 `json:"hi95"`
+}
+
+// MarshalJSON writes a rate over no items with null value and bounds: it
+// is undefined, not 0%.
+func (r Rate) MarshalJSON() ([]byte, error) {
+	if r.Den > 0 {
+		type plain Rate
+		return json.Marshal(plain(r))
+	}
+	return []byte(fmt.Sprintf(`{"num":%d,"den":%d,"value":null,"lo95":null,"hi95":null}`, r.Num, r.Den)), nil
 }
 
 // NewRate computes num/den with its interval; den = 0 gives zeros.

@@ -13,7 +13,7 @@ import (
 // (see TestGradientFixtures there), with BatchNorm moved off its initial
 // values.
 func TestArchGradients(t *testing.T) {
-	for _, arch := range []string{"mlp", "lenet", "resnet", "vgg", "mobilenet"} {
+	for _, arch := range []string{"mlp", "lenet", "resnet", "vgg", "mobilenet", "vit"} {
 		t.Run(arch, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("testdata", "arch", arch+".onnx"))
 			if err != nil {

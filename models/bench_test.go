@@ -3,6 +3,8 @@ package models
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 )
@@ -16,7 +18,7 @@ func benchModel(b *testing.B, path string, batch int, withGrad bool) {
 		b.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(1, 1))
-	x := make([]float32, batch*784)
+	x := make([]float32, batch*m.imageSize())
 	for i := range x {
 		x[i] = r.Float32()
 	}
@@ -59,6 +61,29 @@ func BenchmarkResNet18(b *testing.B) {
 
 func BenchmarkMobileNetV2(b *testing.B) {
 	b.Run("batch64/grad=true", func(b *testing.B) { benchModel(b, "../testdata/torch/mobilenet_v2_op13.onnx", 64, true) })
+}
+
+// BenchmarkFixtures times the architectures of testdata/torch/bench
+// (bench_models.py), forward only and forward + input VJP, at batch 64:
+// the advmatrix half of testdata/torch/compare.py. The full-width CIFAR
+// ResNet-18 is too large to commit; it runs when ADVMATRIX_BENCH_CIFAR
+// names the folder bench_models.py --cifar wrote it to.
+func BenchmarkFixtures(b *testing.B) {
+	models := []string{"mlp", "lenet", "resnet18q", "mobilenetv2h", "vgg", "resnet18"}
+	for _, name := range models {
+		path := filepath.Join(torchDir, "bench", name+".onnx")
+		if name == "resnet18" {
+			path = filepath.Join(os.Getenv("ADVMATRIX_BENCH_CIFAR"), name+".onnx")
+		}
+		for _, op := range []string{"forward", "grad"} {
+			b.Run(name+"/"+op, func(b *testing.B) {
+				if _, err := os.Stat(path); err != nil {
+					b.Skipf("%v (see testdata/torch/bench_models.py)", err)
+				}
+				benchModel(b, path, 64, op == "grad")
+			})
+		}
+	}
 }
 
 // TestNoMemoryGrowth runs 1,000 gradient calls and checks that the heap

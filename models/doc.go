@@ -7,6 +7,10 @@
 // up front. Shape arithmetic that exporters emit around reshapes (Shape,
 // Gather, Unsqueeze, Concat, ...) is evaluated at compile time, so the
 // program does only the numeric work. Running a program allocates nothing.
+// Buffers are planned by liveness: tensors and gradients whose lifetimes do
+// not overlap share memory, the backward pass keeps only the activations it
+// reads, kernels share one scratch arena, and a program whose plan exceeds
+// WithMaxActivationBytes is refused before anything is allocated.
 //
 // The engine computes in float32 for real work and in float64 for gradient
 // checks, from the same generic kernels. Non-differentiable points follow

@@ -200,6 +200,10 @@ type program[T Float] struct {
 	constOuts  map[int]*constant // graph outputs known at compile time
 	inputGrad  bool
 	paramGrads bool
+
+	arena       int     // elements planned for run-time tensors and gradients
+	clearAt     [][][]T // per step: gradient buffers to clear before its backward
+	pinnedGrads [][]T   // gradients of inputs, outputs and parameters
 }
 
 type compileOptions struct {
@@ -209,6 +213,8 @@ type compileOptions struct {
 	paramGrad   bool
 	training    bool
 	maxElements int64
+	maxBytes    int64 // planned memory bound; 0 means DefaultMaxActivationBytes
+	keepAll     bool  // every tensor keeps its own memory (Activations, VJPAt)
 }
 
 // statsKernel is a training-mode kernel that computes new running
@@ -227,16 +233,21 @@ type seededKernel interface {
 func compile[T Float](g *graph, opt compileOptions) (*program[T], error) {
 	p := &program[T]{names: map[string]int{}, constOuts: map[int]*constant{}, inputGrad: opt.inputGrad, paramGrads: opt.paramGrad}
 	vals := map[string]*vinfo{}
+	// Slots get their memory after every step is known (planMemory);
+	// until then a slot records its size, the slot whose memory it views,
+	// and whether it has a gradient.
+	var root []int
+	var pinned, gradWanted []bool
 	newSlot := func(shape []int, reqGrad bool) int {
-		p.data = append(p.data, make([]T, numel(shape)))
-		var gr []T
-		if reqGrad {
-			gr = make([]T, numel(shape))
-		}
-		p.grad = append(p.grad, gr)
+		s := len(p.data)
+		p.data = append(p.data, nil)
+		p.grad = append(p.grad, nil)
 		p.shapes = append(p.shapes, shape)
 		p.producer = append(p.producer, -1)
-		return len(p.data) - 1
+		root = append(root, s)
+		pinned = append(pinned, false)
+		gradWanted = append(gradWanted, reqGrad)
+		return s
 	}
 	if len(opt.inputShapes) != len(g.inputs) {
 		return nil, fmt.Errorf("model has %d data inputs, %d given", len(g.inputs), len(opt.inputShapes))
@@ -255,6 +266,7 @@ func compile[T Float](g *graph, opt compileOptions) (*program[T], error) {
 			return nil, fmt.Errorf("input %q has element type %s; only float inputs are computed at run time", in.name, dtypeName(in.dtype))
 		}
 		s := newSlot(shape, opt.inputGrad)
+		pinned[s] = true
 		vals[in.name] = &vinfo{shape: shape, dtype: in.dtype, slot: s}
 		p.inputs = append(p.inputs, s)
 		p.names[in.name] = s
@@ -286,6 +298,8 @@ func compile[T Float](g *graph, opt compileOptions) (*program[T], error) {
 		}
 		s := newSlot(v.shape, reqGrad)
 		fixedSlot[s] = true
+		pinned[s] = true
+		p.data[s] = make([]T, numel(v.shape))
 		if isParam && v.isParam {
 			p.paramSlot[pi] = s
 		} else {
@@ -356,7 +370,7 @@ func compile[T Float](g *graph, opt compileOptions) (*program[T], error) {
 			}
 			s := constSlot(v, n.GetInput()[j])
 			st.in = append(st.in, s)
-			if p.grad[s] != nil {
+			if gradWanted[s] {
 				reqGrad = true
 			}
 		}
@@ -377,11 +391,10 @@ func compile[T Float](g *graph, opt compileOptions) (*program[T], error) {
 			var s int
 			if o.view {
 				src := st.in[0]
-				p.data = append(p.data, p.data[src])
-				p.grad = append(p.grad, p.grad[src])
-				p.shapes = append(p.shapes, o.shape)
-				p.producer = append(p.producer, p.producer[src])
-				s = len(p.data) - 1
+				s = newSlot(o.shape, gradWanted[src])
+				root[s] = root[src]
+				p.data[s] = p.data[src] // set for constants; planned otherwise
+				p.producer[s] = p.producer[src]
 			} else {
 				s = newSlot(o.shape, reqGrad)
 				p.producer[s] = len(p.steps)
@@ -402,14 +415,6 @@ func compile[T Float](g *graph, opt compileOptions) (*program[T], error) {
 			}
 			wc.setFixedInputs(fixed)
 		}
-		for _, s := range st.in {
-			st.ins = append(st.ins, slotData(p.data, s))
-			st.gins = append(st.gins, slotData(p.grad, s))
-		}
-		for _, s := range st.out {
-			st.outs = append(st.outs, slotData(p.data, s))
-			st.gouts = append(st.gouts, slotData(p.grad, s))
-		}
 		p.steps = append(p.steps, st)
 	}
 	for _, o := range g.outputs {
@@ -420,8 +425,143 @@ func compile[T Float](g *graph, opt compileOptions) (*program[T], error) {
 			continue
 		}
 		p.outputs = append(p.outputs, v.slot)
+		pinned[root[v.slot]] = true
+	}
+	if !opt.keepAll {
+		p.fuseReLUs(root, pinned)
+	}
+	if err := p.allocate(root, pinned, gradWanted, opt); err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// reluFuser is a kernel that can apply a ReLU to its output itself: in
+// its forward pass while the output is in cache, and by masking the
+// cotangent with the output at the start of its backward pass.
+type reluFuser interface {
+	fuseReLU() bool // reports whether the kernel took the ReLU on
+}
+
+// fuseReLUs removes every ReLU step whose input is a fusing kernel's
+// output read by nothing else: the kernel applies the ReLU, and the ReLU's
+// output becomes a view of the kernel's. The pre-activation is then not
+// kept anywhere, so programs that expose every tensor (keepAll) do not
+// fuse.
+func (p *program[T]) fuseReLUs(root []int, pinned []bool) {
+	consumers := make([]int, len(root))
+	for _, st := range p.steps {
+		for _, s := range st.in {
+			if s >= 0 {
+				consumers[root[s]]++
+			}
+		}
+	}
+	newIndex := make([]int, len(p.steps))
+	var kept []*step[T]
+	for i, st := range p.steps {
+		if u, ok := st.k.(*unaryK[T]); ok && u.kind == uRelu {
+			s, o := st.in[0], st.out[0]
+			if s >= 0 && o >= 0 && root[s] == s && root[o] == o && !pinned[s] && !pinned[o] && consumers[s] == 1 {
+				if j := p.producer[s]; j >= 0 && len(p.steps[j].out) == 1 && p.steps[j].out[0] == s {
+					if f, ok := p.steps[j].k.(reluFuser); ok && f.fuseReLU() {
+						root[o] = s
+						p.producer[o] = j
+						newIndex[i] = newIndex[j]
+						continue
+					}
+				}
+			}
+		}
+		newIndex[i] = len(kept)
+		kept = append(kept, st)
+	}
+	if len(kept) == len(p.steps) {
+		return
+	}
+	for s, j := range p.producer {
+		if j >= 0 {
+			p.producer[s] = newIndex[j]
+		}
+	}
+	for s := range root { // views of a fused ReLU's output
+		for root[s] != root[root[s]] {
+			root[s] = root[root[s]]
+		}
+	}
+	p.steps = kept
+}
+
+// allocate plans the slots' memory, checks it against the budget, and
+// gives every slot and step its buffers.
+func (p *program[T]) allocate(root []int, pinned, gradWanted []bool, opt compileOptions) error {
+	sizes := make([]int, len(p.shapes))
+	for s, sh := range p.shapes {
+		sizes[s] = numel(sh)
+	}
+	for s := range root {
+		if root[s] != s {
+			pinned[root[s]] = pinned[root[s]] || pinned[s]
+		}
+	}
+	p.clearAt = make([][][]T, len(p.steps))
+	bufs := p.planMemory(root, sizes, pinned, gradWanted, opt.keepAll)
+	arena := arenaSize(bufs)
+	scratch := 0
+	for _, st := range p.steps {
+		if su, ok := st.k.(scratchUser[T]); ok {
+			scratch = max(scratch, su.scratchSize())
+		}
+	}
+	limit := opt.maxBytes
+	if limit <= 0 {
+		limit = DefaultMaxActivationBytes
+	}
+	if err := p.checkBudget(bufs, arena, scratch, limit); err != nil {
+		return err
+	}
+	p.arena = arena
+	mem := make([]T, arena)
+	for _, b := range bufs {
+		region := mem[b.offset : b.offset+b.size : b.offset+b.size]
+		if b.grad {
+			p.grad[b.slot] = region
+		} else {
+			p.data[b.slot] = region
+		}
+		if b.grad && !b.pinned {
+			// Cleared just before its first writer adds into it.
+			i := 2*len(p.steps) - 1 - b.start
+			p.clearAt[i] = append(p.clearAt[i], region)
+		} else if b.grad {
+			p.pinnedGrads = append(p.pinnedGrads, region)
+		}
+	}
+	for s := range root {
+		if r := root[s]; r != s {
+			p.data[s] = p.data[r]
+			p.grad[s] = p.grad[r]
+		}
+	}
+	if scratch > 0 {
+		buf := make([]T, scratch)
+		for _, st := range p.steps {
+			if su, ok := st.k.(scratchUser[T]); ok {
+				su.setScratch(buf)
+			}
+		}
+	}
+	for _, st := range p.steps {
+		for _, s := range st.in {
+			st.ins = append(st.ins, slotData(p.data, s))
+			st.gins = append(st.gins, slotData(p.grad, s))
+		}
+		for _, s := range st.out {
+			st.outs = append(st.outs, slotData(p.data, s))
+			st.gouts = append(st.gouts, slotData(p.grad, s))
+		}
+	}
+	return nil
 }
 
 func slotData[T Float](bufs [][]T, s int) []T {
@@ -562,9 +702,15 @@ func (p *program[T]) updateRunningStats() {
 	}
 }
 
-// zeroGrads clears every gradient buffer before a backward pass.
+// arenaLen is the number of elements planned for the program's run-time
+// tensors and gradients.
+func (p *program[T]) arenaLen() int { return p.arena }
+
+// zeroGrads clears the pinned gradient buffers (inputs, outputs,
+// parameters) before a backward pass; the others are cleared as the pass
+// reaches them.
 func (p *program[T]) zeroGrads() {
-	for _, g := range p.grad {
+	for _, g := range p.pinnedGrads {
 		clear(g)
 	}
 }
@@ -572,8 +718,18 @@ func (p *program[T]) zeroGrads() {
 // backward propagates cotangents already placed in grad slots, running the
 // steps in reverse from the latest step that produced a seeded slot.
 func (p *program[T]) backward(from int) {
+	// Buffers first written by steps after from are read by steps up to
+	// from nonetheless when a tensor has consumers on both sides.
+	for i := from + 1; i < len(p.steps); i++ {
+		for _, g := range p.clearAt[i] {
+			clear(g)
+		}
+	}
 	for i := from; i >= 0; i-- {
 		st := p.steps[i]
+		for _, g := range p.clearAt[i] {
+			clear(g)
+		}
 		if st.needBack {
 			st.k.backward(st.ins, st.outs, st.gouts, st.gins)
 		}

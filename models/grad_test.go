@@ -46,17 +46,17 @@ func TestOpGradients(t *testing.T) {
 				node("Conv", []string{"x", "w"}, []string{"y"}).output("y")
 		}, [][]int{{2, 2, 33, 33}}},
 		{"Conv stride 1 asymmetric pads (shifted GEMM)", func() *testGraph {
-			return newTestGraph(13).input("x", -1, 3, 16, 17).randInit(r, "w", 4, 3, 3, 2).randInit(r, "b", 4).
+			return newTestGraph(13).input("x", -1, 8, 16, 17).randInit(r, "w", 4, 8, 3, 2).randInit(r, "b", 4).
 				node("Conv", []string{"x", "w", "b"}, []string{"y"}, aInts("pads", 2, 0, 1, 1)).output("y")
-		}, [][]int{{2, 3, 16, 17}}},
+		}, [][]int{{2, 8, 16, 17}}},
 		{"Conv stride 1 pads wider than the kernel (shifted GEMM)", func() *testGraph {
-			return newTestGraph(13).input("x", -1, 2, 20, 20).randInit(r, "w", 3, 2, 3, 3).
+			return newTestGraph(13).input("x", -1, 8, 20, 20).randInit(r, "w", 3, 8, 3, 3).
 				node("Conv", []string{"x", "w"}, []string{"y"}, aInts("pads", 3, 4, 3, 2)).output("y")
-		}, [][]int{{2, 2, 20, 20}}},
+		}, [][]int{{2, 8, 20, 20}}},
 		{"Conv stride 1 several chunks (shifted GEMM)", func() *testGraph {
-			return newTestGraph(13).input("x", -1, 2, 20, 20).randInit(r, "w", 3, 2, 3, 3).
+			return newTestGraph(13).input("x", -1, 8, 20, 20).randInit(r, "w", 3, 8, 3, 3).
 				node("Conv", []string{"x", "w"}, []string{"y"}, aInts("pads", 1, 1, 1, 1)).output("y")
-		}, [][]int{{7, 2, 20, 20}}},
+		}, [][]int{{7, 8, 20, 20}}},
 		{"Conv groups", func() *testGraph {
 			return newTestGraph(13).input("x", -1, 4, 6, 6).randInit(r, "w", 6, 2, 3, 3).randInit(r, "b", 6).
 				node("Conv", []string{"x", "w", "b"}, []string{"y"}, aInt("group", 2), aInts("pads", 1, 1, 1, 1)).output("y")
@@ -65,6 +65,43 @@ func TestOpGradients(t *testing.T) {
 			return newTestGraph(13).input("x", -1, 3, 7, 7).randInit(r, "w", 3, 1, 3, 3).
 				node("Conv", []string{"x", "w"}, []string{"y"}, aInt("group", 3), aInts("pads", 1, 1, 1, 1), aInts("strides", 2, 2)).output("y")
 		}, [][]int{{5, 3, 7, 7}}},
+		{"Conv depthwise stride1 one image", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 4, 5, 6).randInit(r, "w", 4, 1, 3, 3).randInit(r, "b", 4).
+				node("Conv", []string{"x", "w", "b"}, []string{"y"}, aInt("group", 4), aInts("pads", 1, 1, 1, 1)).output("y")
+		}, [][]int{{1, 4, 5, 6}}},
+		{"Conv depthwise stride1 wide map (flat layout)", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 3, 6, 17).randInit(r, "w", 3, 1, 3, 3).randInit(r, "b", 3).
+				node("Conv", []string{"x", "w", "b"}, []string{"y"}, aInt("group", 3), aInts("pads", 1, 1, 1, 1)).output("y")
+		}, [][]int{{2, 3, 6, 17}}},
+		{"Conv depthwise 5x5 stride2 odd sizes", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 2, 9, 8).randInit(r, "w", 2, 1, 5, 5).
+				node("Conv", []string{"x", "w"}, []string{"y"}, aInt("group", 2), aInts("pads", 2, 2, 2, 2), aInts("strides", 2, 2)).output("y")
+		}, [][]int{{3, 2, 9, 8}}},
+		{"Conv depthwise strides 2x1 dilation asymmetric pads", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 3, 8, 7).randInit(r, "w", 3, 1, 3, 2).
+				node("Conv", []string{"x", "w"}, []string{"y"}, aInt("group", 3), aInts("pads", 2, 0, 1, 1),
+					aInts("strides", 2, 1), aInts("dilations", 2, 3)).output("y")
+		}, [][]int{{2, 3, 8, 7}}},
+		{"Conv depthwise 1-D stride3", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 3, 11).randInit(r, "w", 3, 1, 3).
+				node("Conv", []string{"x", "w"}, []string{"y"}, aInt("group", 3), aInts("pads", 1, 2), aInts("strides", 3)).output("y")
+		}, [][]int{{2, 3, 11}}},
+		{"Conv depthwise many images", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 5, 6, 6).randInit(r, "w", 5, 1, 3, 3).
+				node("Conv", []string{"x", "w"}, []string{"y"}, aInt("group", 5), aInts("pads", 1, 1, 1, 1), aInts("strides", 2, 2)).output("y")
+		}, [][]int{{19, 5, 6, 6}}},
+		{"Conv small map same width (shifted im2col)", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 3, 4, 4).randInit(r, "w", 5, 3, 3, 3).randInit(r, "b", 5).
+				node("Conv", []string{"x", "w", "b"}, []string{"y"}, aInts("pads", 1, 1, 1, 1)).output("y")
+		}, [][]int{{3, 3, 4, 4}}},
+		{"Conv same width dilation asymmetric pads (shifted im2col)", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 2, 5, 3).randInit(r, "w", 3, 2, 2, 3).
+				node("Conv", []string{"x", "w"}, []string{"y"}, aInts("pads", 0, 1, 2, 3), aInts("dilations", 2, 2)).output("y")
+		}, [][]int{{2, 2, 5, 3}}},
+		{"Conv same width kernel wider than the image", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 1, 3, 2).randInit(r, "w", 2, 1, 3, 5).
+				node("Conv", []string{"x", "w"}, []string{"y"}, aInts("pads", 1, 2, 1, 2)).output("y")
+		}, [][]int{{1, 1, 3, 2}}},
 		{"Conv auto_pad SAME_UPPER", func() *testGraph {
 			return newTestGraph(13).input("x", -1, 2, 5, 5).randInit(r, "w", 2, 2, 2, 2).
 				node("Conv", []string{"x", "w"}, []string{"y"}, aString("auto_pad", "SAME_UPPER")).output("y")
@@ -179,6 +216,18 @@ func TestOpGradients(t *testing.T) {
 				node("Add", []string{"a", "b"}, []string{"d"}).node("Add", []string{"d", "c"}, []string{"e"}).
 				node("Expand", []string{"e", "shp"}, []string{"y"}).output("y")
 		}, [][]int{{2, 3, 4}}},
+		{"Conv ReLU fused, ReLU output read twice", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 2, 6, 6).randInit(r, "w1", 3, 2, 3, 3).randInit(r, "b1", 3).randInit(r, "w2", 3, 3, 1, 1).
+				node("Conv", []string{"x", "w1", "b1"}, []string{"a"}, aInts("pads", 1, 1, 1, 1)).
+				node("Relu", []string{"a"}, []string{"r"}).
+				node("Conv", []string{"r", "w2"}, []string{"c"}).node("Relu", []string{"c"}, []string{"d"}).
+				node("Add", []string{"d", "r"}, []string{"y"}).output("y")
+		}, [][]int{{3, 2, 6, 6}}},
+		{"Conv output read by ReLU and Add (not fused)", func() *testGraph {
+			return newTestGraph(13).input("x", -1, 2, 5, 5).randInit(r, "w", 2, 2, 3, 3).
+				node("Conv", []string{"x", "w"}, []string{"a"}, aInts("pads", 1, 1, 1, 1), aInts("strides", 2, 2)).
+				node("Relu", []string{"a"}, []string{"r"}).node("Add", []string{"a", "r"}, []string{"y"}).output("y")
+		}, [][]int{{2, 2, 5, 5}}},
 		{"residual block", func() *testGraph {
 			return newTestGraph(13).input("x", -1, 2, 6, 6).randInit(r, "w1", 2, 2, 3, 3).randInit(r, "w2", 2, 2, 3, 3).
 				randInit(r, "s", 2).randInit(r, "b", 2).randInit(r, "m", 2).init("v", []int{2}, []float32{0.7, 1.5}).

@@ -9,10 +9,13 @@ import (
 )
 
 // Opset range the importer implements. Per-op differences inside it (axes as
-// attributes or inputs, Clip bounds, Split sizes, ...) are honoured.
+// attributes or inputs, Clip bounds, Split sizes, ...) are honoured. Opsets
+// 19 and 20 change no implemented op except by types it rejects anyway
+// (float8, strings), AveragePool's dilations (rejected unless 1) and Pad's
+// wrap mode (rejected); opset 20 adds Gelu.
 const (
 	minOpset = 1
-	maxOpset = 18
+	maxOpset = 20
 )
 
 // dim is one dimension of a graph input or output: a fixed size, or a
@@ -61,9 +64,10 @@ type graph struct {
 
 // LoadOptions bound what an untrusted model may do.
 type loadOptions struct {
-	maxElements    int64
-	dir            string
-	allowNonFinite bool
+	maxElements        int64
+	maxActivationBytes int64 // 0: DefaultMaxActivationBytes
+	dir                string
+	allowNonFinite     bool
 }
 
 func parseGraph(data []byte, opt loadOptions) (*pb.ModelProto, *graph, error) {

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -116,5 +117,82 @@ func checkGradientsMode(t *testing.T, model []byte, shapes [][]int, seed uint64,
 	}
 	if rep.MaxRelError > 1e-6 || math.IsNaN(rep.MaxRelError) {
 		t.Errorf("%s", rep.Worst)
+	}
+	checkFloat32(t, model, shapes, seed, training)
+}
+
+// checkFloat32 runs the float32 and float64 programs on the same random
+// inputs and cotangent and compares outputs and gradients: float32 has
+// kernels of its own (SIMD loops, fused epilogues) that the float64 finite
+// differences do not reach.
+func checkFloat32(t *testing.T, model []byte, shapes [][]int, seed uint64, training bool) {
+	t.Helper()
+	_, g, err := parseGraph(model, loadOptions{maxElements: 1 << 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p64, err := compile[float64](g, compileOptions{inputShapes: shapes, inputGrad: true, paramGrad: true, training: training, maxElements: 1 << 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p64.loadParams(g)
+	r := rand.New(rand.NewPCG(seed, 7))
+	for _, s := range p64.inputs {
+		for i := range p64.data[s] {
+			p64.data[s][i] = r.NormFloat64()
+		}
+	}
+	v := make([]float64, len(p64.data[p64.outputs[0]]))
+	for i := range v {
+		v[i] = r.NormFloat64()
+	}
+	leaves := append([]int(nil), p64.inputs...)
+	for _, s := range p64.paramSlot {
+		if s >= 0 {
+			leaves = append(leaves, s)
+		}
+	}
+	p, err := compile[float32](g, compileOptions{inputShapes: shapes, inputGrad: true, paramGrad: true, training: training, maxElements: 1 << 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.loadParams(g)
+	for _, s := range leaves {
+		for i, x := range p64.data[s] {
+			p.data[s][i] = float32(x)
+		}
+	}
+	p64.weightsChanged()
+	p64.reseed(11)
+	p64.forward()
+	p.reseed(11)
+	p.forward()
+	out := p.outputs[0]
+	compare := func(what string, got []float32, want []float64) {
+		t.Helper()
+		scale := 0.0
+		for _, w := range want {
+			scale = max(scale, math.Abs(w))
+		}
+		for i, w := range want {
+			if d := math.Abs(float64(got[i]) - w); d > 1e-4*max(scale, 1e-3) {
+				t.Errorf("float32 %s[%d] = %.7g, float64 %.7g", what, i, got[i], w)
+				return
+			}
+		}
+	}
+	compare("output", p.data[out], p64.data[p64.outputs[0]])
+	p.zeroGrads()
+	for i, x := range v {
+		p.grad[out][i] = float32(x)
+	}
+	p.backward(p.seedStep(out))
+	p64.zeroGrads()
+	copy(p64.grad[p64.outputs[0]], v)
+	p64.backward(p64.seedStep(p64.outputs[0]))
+	for _, s := range leaves {
+		if p.grad[s] != nil {
+			compare(fmt.Sprintf("gradient of slot %d %v", s, p.shapes[s]), p.grad[s], p64.grad[s])
+		}
 	}
 }

@@ -28,7 +28,7 @@ type Inspection struct {
 	Nodes        int          `json:"nodes"`
 	Ops          []OpUse      `json:"ops"`
 	Initializers int          `json:"initializers"`
-	Parameters   int          `json:"parameters"` // elements of float initializers used as data
+	Parameters   int          `json:"parameters"` // elements of float initializers (any float type) used as data
 	Classes      int          `json:"classes,omitempty"`
 	Runnable     bool         `json:"runnable"`
 	Problem      string       `json:"problem,omitempty"`
@@ -117,7 +117,29 @@ func inspect(data []byte, dir string, opts []Option) (*Inspection, error) {
 		return in, nil
 	}
 	in.Runnable = true
-	in.Parameters = model.NumParams()
+	in.Parameters = floatWeights(model.g)
 	in.Classes = model.NumClasses()
 	return in, nil
+}
+
+// floatWeights counts the elements of the float initializers, of any float
+// type, that some node reads as data: the weights, whether float32 (the
+// trainable parameters) or stored as float64 or float16 and cast.
+func floatWeights(g *graph) int {
+	used := map[string]bool{}
+	for _, n := range g.nodes {
+		def := opRegistry[n.GetOpType()]
+		for j, in := range n.GetInput() {
+			if in != "" && !def.isStatic(j, g.opset) {
+				used[in] = true
+			}
+		}
+	}
+	total := 0
+	for name, c := range g.consts {
+		if used[name] && isFloatType(c.dtype) {
+			total += c.size()
+		}
+	}
+	return total
 }

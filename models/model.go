@@ -80,6 +80,10 @@ const (
 	modeInputGrad
 	modeParamGrad
 	modeTrain // parameter gradients, BatchNorm on batch statistics, Dropout active
+	// Every tensor keeps its own memory, so that any can be read after the
+	// pass (Activations) or seeded (VJPAt).
+	modeInspect
+	modeInspectGrad
 )
 
 type progKey struct {
@@ -232,10 +236,12 @@ func (m *Model) checkout(batch int, mode progMode) (*program[float32], error) {
 		var err error
 		p, err = compile[float32](m.g, compileOptions{
 			inputShapes: [][]int{append([]int{batch}, m.inShape...)},
-			inputGrad:   mode == modeInputGrad,
+			inputGrad:   mode == modeInputGrad || mode == modeInspectGrad,
 			paramGrad:   mode == modeParamGrad || mode == modeTrain,
 			training:    mode == modeTrain,
 			maxElements: m.opt.maxElements,
+			maxBytes:    m.opt.maxActivationBytes,
+			keepAll:     mode == modeInspect || mode == modeInspectGrad,
 		})
 		if err != nil {
 			return nil, err
@@ -267,7 +273,7 @@ func (m *Model) checkProgram(p *program[float32], batch int, mode progMode) erro
 	if s := p.shapes[out]; len(s) != 2 || s[0] != batch || m.classes > 0 && s[1] != m.classes {
 		return fmt.Errorf("output %q has shape %v for a batch of %d images; a classifier outputs N×classes logits", name, s, batch)
 	}
-	if mode == modeInputGrad && p.grad[out] == nil {
+	if (mode == modeInputGrad || mode == modeInspectGrad) && p.grad[out] == nil {
 		return fmt.Errorf("output %q does not depend on the input", name)
 	}
 	return nil
@@ -444,11 +450,11 @@ func (m *Model) Activations(x []float32, names ...string) ([][]float32, [][]int,
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := m.checkout(n, modeForward)
+	p, err := m.checkout(n, modeInspect)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer m.checkin(n, modeForward, p)
+	defer m.checkin(n, modeInspect, p)
 	slots := make([]int, len(names))
 	for i, name := range names {
 		s, ok := p.names[name]
@@ -475,11 +481,11 @@ func (m *Model) VJPAt(x []float32, name string, v []float32) ([]float32, error) 
 	if err != nil {
 		return nil, err
 	}
-	p, err := m.checkout(n, modeInputGrad)
+	p, err := m.checkout(n, modeInspectGrad)
 	if err != nil {
 		return nil, err
 	}
-	defer m.checkin(n, modeInputGrad, p)
+	defer m.checkin(n, modeInspectGrad, p)
 	s, ok := p.names[name]
 	if !ok {
 		return nil, fmt.Errorf("no run-time tensor named %q (see TensorNames)", name)

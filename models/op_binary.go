@@ -233,6 +233,9 @@ func (k *binaryK[T]) forward(in, out [][]T) {
 			}
 			return
 		}
+		if binaryRowFast(kind, k.isInt, yy, a, b, ia, ib, inca, incb) {
+			return
+		}
 		for i := range yy {
 			x, z := a[ia+i*inca], b[ib+i*incb]
 			var v T
@@ -278,6 +281,13 @@ func (k *binaryK[T]) forward(in, out [][]T) {
 			yy[i] = v
 		}
 	})
+}
+
+// backwardReads: sums and differences pass the cotangent on and read
+// nothing; the other ops read their operands and output.
+func (k *binaryK[T]) backwardReads([]bool) (ins, outs []bool) {
+	r := k.kind != bAdd && k.kind != bSub
+	return []bool{r, r}, []bool{r}
 }
 
 func (k *binaryK[T]) backward(in, out, gout, gin [][]T) {
@@ -330,6 +340,9 @@ func (k *binaryK[T]) backward(in, out, gout, gin [][]T) {
 					}
 				}
 			}
+			return
+		}
+		if binaryGradFast(kind, gy[o:o+n], a, b, ga, gb, ia, ib, inca, incb) {
 			return
 		}
 		for i := 0; i < n; i++ {

@@ -1,8 +1,14 @@
 package models
 
 import (
+	"math/bits"
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+
 	"github.com/advmatrix/advmatrix/internal/gemm"
 	"github.com/advmatrix/advmatrix/internal/parallel"
+	"github.com/advmatrix/advmatrix/internal/vec"
 )
 
 func init() {
@@ -161,42 +167,37 @@ func im2col[T Float](w *window, x []T, cn int, col []T, ld int) {
 		for i := 0; i < w.kh; i++ {
 			for j := 0; j < w.kw; j++ {
 				row := col[((c*w.kh+i)*w.kw+j)*ld:][:ohw]
+				if w.sameWidth() {
+					shiftedCopy(w, row, xc, i, j)
+					continue
+				}
+				ix := j*w.dw - w.pl
+				lo, hi := w.validCols(ix)
 				for oy := 0; oy < w.oh; oy++ {
 					iy := oy*w.sh - w.pt + i*w.dh
 					dst := row[oy*w.ow : (oy+1)*w.ow]
-					if iy < 0 || iy >= w.h {
+					if iy < 0 || iy >= w.h || hi <= lo {
 						clear(dst)
 						continue
 					}
 					src := xc[iy*w.w : (iy+1)*w.w]
-					ix := j*w.dw - w.pl
+					clear(dst[:lo])
 					if w.sw == 1 {
-						// Contiguous run: zero the left and right margins, copy the middle.
-						lo := max(0, -ix)
-						hi := min(w.ow, w.w-ix)
-						if hi <= lo {
-							clear(dst)
-							continue
-						}
-						clear(dst[:lo])
 						copy(dst[lo:hi], src[ix+lo:ix+hi])
-						clear(dst[hi:])
-						continue
-					}
-					for ox := range dst {
-						if xx := ox*w.sw + ix; xx >= 0 && xx < w.w {
-							dst[ox] = src[xx]
-						} else {
-							dst[ox] = 0
+					} else {
+						for ox := lo; ox < hi; ox++ {
+							dst[ox] = src[ox*w.sw+ix]
 						}
 					}
+					clear(dst[hi:])
 				}
 			}
 		}
 	}
 }
 
-// col2im is the adjoint of im2col: it adds col back into the image.
+// col2im is the adjoint of im2col: it adds col back into the image. It may
+// overwrite col.
 func col2im[T Float](w *window, col []T, cn int, x []T, ld int) {
 	ohw := w.oh * w.ow
 	for c := 0; c < cn; c++ {
@@ -204,6 +205,15 @@ func col2im[T Float](w *window, col []T, cn int, x []T, ld int) {
 		for i := 0; i < w.kh; i++ {
 			for j := 0; j < w.kw; j++ {
 				row := col[((c*w.kh+i)*w.kw+j)*ld:][:ohw]
+				if w.sameWidth() {
+					shiftedAdd(w, xc, row, i, j)
+					continue
+				}
+				ix := j*w.dw - w.pl
+				lo, hi := w.validCols(ix)
+				if hi <= lo {
+					continue
+				}
 				for oy := 0; oy < w.oh; oy++ {
 					iy := oy*w.sh - w.pt + i*w.dh
 					if iy < 0 || iy >= w.h {
@@ -211,25 +221,101 @@ func col2im[T Float](w *window, col []T, cn int, x []T, ld int) {
 					}
 					src := row[oy*w.ow : (oy+1)*w.ow]
 					dst := xc[iy*w.w : (iy+1)*w.w]
-					ix := j*w.dw - w.pl
 					if w.sw == 1 {
-						lo := max(0, -ix)
-						hi := min(w.ow, w.w-ix)
-						if hi > lo {
-							d := dst[ix+lo : ix+hi]
-							for t, v := range src[lo:hi] {
-								d[t] += v
-							}
+						d := dst[ix+lo : ix+hi]
+						for t, v := range src[lo:hi] {
+							d[t] += v
 						}
 						continue
 					}
-					for ox, v := range src {
-						if xx := ox*w.sw + ix; xx >= 0 && xx < w.w {
-							dst[xx] += v
-						}
+					for ox := lo; ox < hi; ox++ {
+						dst[ox*w.sw+ix] += src[ox]
 					}
 				}
 			}
+		}
+	}
+}
+
+// validCols is the range of output columns whose tap, at input column
+// ox·sw + ix, falls inside the image.
+func (w *window) validCols(ix int) (lo, hi int) {
+	lo = max(0, (-ix+w.sw-1)/w.sw)
+	hi = min(w.ow, (w.w-ix+w.sw-1)/w.sw)
+	return lo, hi
+}
+
+// sameWidth reports a stride-1 window whose output rows are as wide as
+// the input's, as with "same" padding: a tap's im2col row is then the
+// image plane shifted by a constant, so it moves as one block instead of
+// oh short rows.
+func (w *window) sameWidth() bool { return w.sw == 1 && w.sh == 1 && w.ow == w.w }
+
+// shiftedCopy writes tap (i, j)'s im2col row of plane xc for a sameWidth
+// window: the plane shifted by (i·dh − pt)·w + j·dw − pl, with the rows
+// and columns that fall outside the image zeroed.
+func shiftedCopy[T Float](w *window, row, xc []T, i, j int) {
+	d0, d1, s0, s1, ok := w.shiftedSpan(i, j)
+	if !ok {
+		clear(row)
+		return
+	}
+	clear(row[:d0])
+	copy(row[d0:d1], xc[s0:s1])
+	clear(row[d1:])
+	clearWrapped(w, row, i, j)
+}
+
+// shiftedAdd is shiftedCopy's adjoint: it adds the in-image part of tap
+// (i, j)'s row into plane xc, zeroing the rest of row first.
+func shiftedAdd[T Float](w *window, xc, row []T, i, j int) {
+	d0, d1, s0, s1, ok := w.shiftedSpan(i, j)
+	if !ok {
+		return
+	}
+	clearWrapped(w, row, i, j)
+	axpy(1, row[d0:d1], xc[s0:s1]) // 1·x + y rounds as x + y
+}
+
+// shiftedSpan is the block of a sameWidth tap's row, [d0, d1), that maps
+// onto plane elements [s0, s1): the output rows whose input row is inside
+// the image, less the elements that would fall before or after the plane
+// (which are wrapped columns, zero).
+func (w *window) shiftedSpan(i, j int) (d0, d1, s0, s1 int, ok bool) {
+	dy, dx := i*w.dh-w.pt, j*w.dw-w.pl
+	oy0, oy1 := max(0, -dy), min(w.oh, w.h-dy)
+	if oy1 <= oy0 || dx <= -w.w || dx >= w.w {
+		return 0, 0, 0, 0, false
+	}
+	d0, d1 = oy0*w.ow, oy1*w.ow
+	off := dy*w.w + dx
+	s0, s1 = d0+off, d1+off
+	if s0 < 0 {
+		d0, s0 = d0-s0, 0
+	}
+	if n := w.h * w.w; s1 > n {
+		d1, s1 = d1-(s1-n), n
+	}
+	return d0, d1, s0, s1, true
+}
+
+// clearWrapped zeros, in the rows of a sameWidth tap's row that lie inside
+// the image, the columns whose input column does not: in the shifted
+// block they hold the neighbouring row's pixels.
+func clearWrapped[T Float](w *window, row []T, i, j int) {
+	dy, dx := i*w.dh-w.pt, j*w.dw-w.pl
+	lo, hi := max(0, -dx), min(w.ow, w.w-dx)
+	if lo == 0 && hi == w.ow {
+		return
+	}
+	// A plain loop: the runs are a pad wide, too short for clear's call.
+	for oy := max(0, -dy); oy < min(w.oh, w.h-dy); oy++ {
+		r := row[oy*w.ow : (oy+1)*w.ow]
+		for c := range r[:lo] {
+			r[c] = 0
+		}
+		for c := range r[hi:] {
+			r[hi+c] = 0
 		}
 	}
 }
@@ -249,21 +335,25 @@ type convK[T Float] struct {
 	direct    bool  // 1×1, stride 1, no padding: the image is its own col
 	nb        int   // images per GEMM: small feature maps are batched so GEMM gets wide
 	chunks    int   // groups of images run in parallel
-	cols      [][]T // per chunk: im2col of nb images side by side, kdim × nb·ohw
-	ybufs     [][]T // per chunk (nb > 1): outputs or their cotangents, m × nb·ohw
 	wgrads    [][]T // per chunk partial weight gradients
 	bgrads    [][]T
 	depthwise bool
+	dw        *dwPlan // depthwise geometry
 	wsize     int
 
+	// Scratch comes from the program's shared arena (setScratch), one
+	// region per slot; a running chunk holds a slot. Slots are as many as
+	// chunks can run at once, not as many as chunks.
+	slots     []convScratch[T]
+	freeSlots atomic.Uint64 // bit i set: slot i is free
+
+	relu    bool       // a fused ReLU: the output is max(0, conv)
 	shift   *shiftPlan // non-nil: stride-1 convolution by shifted GEMMs
-	sbufs   []*shiftBufs[T]
-	fixedW  bool  // the weights change only when parameters are reloaded
-	tapsOK  bool  // taps hold the current weights
-	tapsTOK bool  // tapsT or wT hold the current weights
-	taps    []T   // W as kh·kw matrices m × c
-	tapsT   []T   // and c × m
-	dtaps   [][]T // per chunk: weight gradient by tap
+	fixedW  bool       // the weights change only when parameters are reloaded
+	tapsOK  bool       // taps hold the current weights
+	tapsTOK bool       // tapsT or wT hold the current weights
+	taps    []T        // W as kh·kw matrices m × c
+	tapsT   []T        // and c × m
 
 	// The current call's operands, for the chunk functions below, which
 	// are method values made once so that dispatching them allocates
@@ -336,6 +426,7 @@ func buildConv[T Float](c *buildCtx) (kernel[T], error) {
 	k.nb = min(k.n, max(1, (1024+k.ohw-1)/k.ohw))
 	if k.depthwise {
 		k.nb = 1
+		k.dw = newDWPlan(wd)
 	}
 	k.chunks = (k.n + k.nb - 1) / k.nb
 	if k.nb == 1 {
@@ -345,33 +436,105 @@ func buildConv[T Float](c *buildCtx) (kernel[T], error) {
 	}
 	// Stride-1 convolutions whose padding wastes little (large maps) run as
 	// shifted GEMMs; on small maps the padded grid is mostly padding, and
-	// im2col's copies are cheap next to the GEMM over many channels.
+	// im2col's copies are cheap next to the GEMM over many channels. With
+	// few input channels each tap's product would be only that deep (a
+	// one-channel stem: kh·kw products of depth 1, and weight gradients one
+	// column wide), so im2col's single deep product wins there too.
 	useful := float64(wd.oh*wd.ow) / float64((wd.h+wd.pt+wd.pb)*(wd.w+wd.pl+wd.pr))
-	if k.groups == 1 && !k.depthwise && !wd.oneD && wd.sh == 1 && wd.sw == 1 && wd.dh == 1 && wd.dw == 1 && wd.kh*wd.kw > 1 && useful >= 0.7 {
+	if k.groups == 1 && !k.depthwise && !wd.oneD && wd.sh == 1 && wd.sw == 1 && wd.dh == 1 && wd.dw == 1 && wd.kh*wd.kw > 1 && useful >= 0.7 && k.c >= 8 {
 		k.setupShift()
-		k.sbufs = make([]*shiftBufs[T], k.chunks)
-		k.dtaps = make([][]T, k.chunks)
 	}
-	k.cols = make([][]T, k.chunks)
-	k.ybufs = make([][]T, k.chunks)
+	k.slots = make([]convScratch[T], min(k.usedChunks(), parallel.Concurrency(), 64))
+	k.freeSlots.Store(1<<len(k.slots) - 1)
 	out := append([]int{k.n, k.m}, wd.outSpatial()...)
 	return k, c.setOut(0, out, x.dtype)
 }
 
-// scratch returns chunk ch's im2col and output buffers, allocated on
-// first use (the slices holding them are made at build time, so chunks
-// never race).
-func (k *convK[T]) scratch(ch int) (col, ybuf []T) {
-	if k.depthwise || (k.direct && k.nb == 1) {
-		return nil, nil
+// convScratch is one slot's working memory.
+type convScratch[T Float] struct {
+	col  []T // im2col of nb images side by side, kdim × nb·ohw
+	ybuf []T // (nb > 1) outputs or their cotangents, m × nb·ohw
+	sb   shiftBufs[T]
+	dw   dwBufs[T]
+}
+
+// scratchSize is the arena one call needs: every slot's buffers for
+// whichever path the convolution takes.
+func (k *convK[T]) scratchSize() int {
+	return len(k.slots) * k.slotSize()
+}
+
+func (k *convK[T]) slotSize() int {
+	switch {
+	case k.depthwise:
+		p := k.dw
+		return 2*alignUp(p.sy*p.sx*p.plane) + alignUp(k.w.oh*p.wq)
+	case k.shift != nil:
+		sp := k.shift
+		return alignUp(k.c*sp.ldx) + alignUp(k.m*k.nb*sp.p) + alignUp(k.m*sp.ldg) + alignUp(k.c*k.nb*sp.pg) + alignUp(k.wsize)
+	case k.direct && k.nb == 1:
+		return 0
 	}
-	if k.cols[ch] == nil {
-		k.cols[ch] = make([]T, k.kdim*k.nb*k.ohw)
-		if k.nb > 1 {
-			k.ybufs[ch] = make([]T, k.m*k.nb*k.ohw)
+	n := alignUp(k.kdim * k.nb * k.ohw)
+	if k.nb > 1 {
+		n += alignUp(k.m * k.nb * k.ohw)
+	}
+	return n
+}
+
+// setScratch carves every slot's buffers out of the shared arena.
+func (k *convK[T]) setScratch(buf []T) {
+	per := k.slotSize()
+	for i := range k.slots {
+		r := buf[i*per : (i+1)*per]
+		take := func(n int) []T {
+			v := r[:n:n]
+			r = r[alignUp(n):]
+			return v
+		}
+		s := &k.slots[i]
+		switch {
+		case k.depthwise:
+			p := k.dw
+			s.dw.phases = take(p.sy * p.sx * p.plane)
+			s.dw.gphases = take(p.sy * p.sx * p.plane)
+			s.dw.grid = take(k.w.oh * p.wq)
+		case k.shift != nil:
+			sp := k.shift
+			s.sb.xpad = take(k.c * sp.ldx)
+			s.sb.grid = take(k.m * k.nb * sp.p)
+			s.sb.gpad = take(k.m * sp.ldg)
+			s.sb.gxgrd = take(k.c * k.nb * sp.pg)
+			s.sb.dtaps = take(k.wsize)
+		case k.direct && k.nb == 1:
+		default:
+			s.col = take(k.kdim * k.nb * k.ohw)
+			if k.nb > 1 {
+				s.ybuf = take(k.m * k.nb * k.ohw)
+			}
 		}
 	}
-	return k.cols[ch], k.ybufs[ch]
+}
+
+// acquire takes a free scratch slot. There are as many slots as chunks
+// can run at once, so one is always free.
+func (k *convK[T]) acquire() *convScratch[T] {
+	for {
+		f := k.freeSlots.Load()
+		if f == 0 {
+			runtime.Gosched()
+			continue
+		}
+		bit := f & -f
+		if k.freeSlots.And(^bit)&bit != 0 {
+			return &k.slots[bits.TrailingZeros64(bit)]
+		}
+	}
+}
+
+func (k *convK[T]) release(s *convScratch[T]) {
+	i := (uintptr(unsafe.Pointer(s)) - uintptr(unsafe.Pointer(&k.slots[0]))) / unsafe.Sizeof(*s)
+	k.freeSlots.Or(1 << i)
 }
 
 // chunkRange is the batch slice of chunk ch; it depends only on the
@@ -407,11 +570,14 @@ func (k *convK[T]) forwardChunk(ch int) {
 	}
 	hw := k.w.h * k.w.w
 	n0, n1 := k.chunkRange(ch)
+	sc := k.acquire()
+	defer k.release(sc)
 	if k.shift != nil {
-		k.shiftForward(x, y, bias, n0, n1, ch)
+		k.shiftForward(x, y, bias, n0, n1, &sc.sb)
+		k.reluOut(y, n0, n1)
 		return
 	}
-	col, ybuf := k.scratch(ch)
+	col, ybuf := sc.col, sc.ybuf
 	if k.nb > 1 {
 		// Unfold the images side by side, one GEMM per group, then scatter
 		// the columns back to N×M×H×W.
@@ -422,7 +588,7 @@ func (k *convK[T]) forwardChunk(ch int) {
 				xg := x[(n0+i)*k.c*hw+g*k.cg*hw:]
 				im2col(k.w, xg, k.cg, col[i*k.ohw:], ld)
 			}
-			gemm.Gemm(false, false, k.mg, ld, k.kdim, 1, wt[g*k.mg*k.kdim:], k.kdim, col, ld, 0, ybuf[g*k.mg*ld:], ld)
+			k.mm(false, false, k.mg, ld, k.kdim, 1, wt[g*k.mg*k.kdim:], k.kdim, col, ld, 0, ybuf[g*k.mg*ld:], ld)
 		}
 		for i := 0; i < nb; i++ {
 			yn := y[(n0+i)*k.m*k.ohw : (n0+i+1)*k.m*k.ohw]
@@ -435,7 +601,7 @@ func (k *convK[T]) forwardChunk(ch int) {
 			xn := x[n*k.c*hw : (n+1)*k.c*hw]
 			yn := y[n*k.m*k.ohw : (n+1)*k.m*k.ohw]
 			if k.depthwise {
-				k.depthwiseForward(xn, wt, yn)
+				k.depthwiseForward(xn, wt, yn, &sc.dw)
 				continue
 			}
 			for g := 0; g < k.groups; g++ {
@@ -445,7 +611,7 @@ func (k *convK[T]) forwardChunk(ch int) {
 					im2col(k.w, xg, k.cg, col, k.ohw)
 					src = col
 				}
-				gemm.Gemm(false, false, k.mg, k.ohw, k.kdim, 1, wt[g*k.mg*k.kdim:], k.kdim, src, k.ohw, 0, yn[g*k.mg*k.ohw:], k.ohw)
+				k.mm(false, false, k.mg, k.ohw, k.kdim, 1, wt[g*k.mg*k.kdim:], k.kdim, src, k.ohw, 0, yn[g*k.mg*k.ohw:], k.ohw)
 			}
 		}
 	}
@@ -459,6 +625,50 @@ func (k *convK[T]) forwardChunk(ch int) {
 					row[i] += b
 				}
 			}
+		}
+	}
+	k.reluOut(y, n0, n1)
+}
+
+func (k *convK[T]) fuseReLU() bool {
+	k.relu = true
+	return true
+}
+
+// reluOut applies a fused ReLU to images [n0, n1) of the output, which the
+// chunk has just written.
+func (k *convK[T]) reluOut(y []T, n0, n1 int) {
+	if !k.relu {
+		return
+	}
+	y = y[n0*k.m*k.ohw : n1*k.m*k.ohw]
+	if y32, ok := asFloat32(y); ok {
+		vec.Relu(y32, y32)
+		return
+	}
+	for i, v := range y {
+		if !(v > 0) {
+			y[i] = 0
+		}
+	}
+}
+
+// reluIn turns images [n0, n1) of the cotangent of a fused ReLU's output
+// into the cotangent of its input, in place: zero where the output is.
+func (k *convK[T]) reluIn(gy, y []T, n0, n1 int) {
+	if !k.relu {
+		return
+	}
+	lo, hi := n0*k.m*k.ohw, n1*k.m*k.ohw
+	g, y := gy[lo:hi], y[lo:hi]
+	if g32, ok := asFloat32(g); ok {
+		y32, _ := asFloat32(y)
+		vec.ReluMask(g32, y32)
+		return
+	}
+	for i, v := range y {
+		if !(v > 0) {
+			g[i] = 0
 		}
 	}
 }
@@ -504,10 +714,10 @@ func (k *convK[T]) backward(in, out, gout, gin [][]T) {
 			}
 		}
 	}
-	k.in, k.gout, k.gin = in, gout, gin
+	k.in, k.out, k.gout, k.gin = in, out, gout, gin
 	used := k.usedChunks()
 	k.group.For(used, k.bwdFn)
-	k.in, k.gout, k.gin = nil, nil, nil
+	k.in, k.out, k.gout, k.gin = nil, nil, nil, nil
 	for ch := 0; ch < used; ch++ {
 		if gw != nil {
 			for i, v := range k.wgrads[ch] {
@@ -531,7 +741,10 @@ func (k *convK[T]) backwardChunk(ch int) {
 	}
 	hw := k.w.h * k.w.w
 	n0, n1 := k.chunkRange(ch)
-	col, gybuf := k.scratch(ch)
+	k.reluIn(gy, k.out[0], n0, n1)
+	sc := k.acquire()
+	defer k.release(sc)
+	col, gybuf := sc.col, sc.ybuf
 	var pw, pb []T
 	if gw != nil || gb != nil {
 		pw, pb = k.wgrads[ch], k.bgrads[ch]
@@ -555,7 +768,7 @@ func (k *convK[T]) backwardChunk(ch int) {
 		if gw != nil {
 			pwc = pw
 		}
-		k.shiftBackward(x, gy, gx, pwc, n0, n1, ch)
+		k.shiftBackward(x, gy, gx, pwc, n0, n1, &sc.sb)
 		return
 	}
 	if k.nb > 1 {
@@ -575,10 +788,10 @@ func (k *convK[T]) backwardChunk(ch int) {
 				for i := 0; i < nb; i++ {
 					im2col(k.w, x[(n0+i)*k.c*hw+g*k.cg*hw:], k.cg, col[i*k.ohw:], ld)
 				}
-				gemm.Gemm(false, true, k.mg, k.kdim, ld, 1, gyg, ld, col, ld, 1, pw[g*k.mg*k.kdim:], k.kdim)
+				k.mm(false, true, k.mg, k.kdim, ld, 1, gyg, ld, col, ld, 1, pw[g*k.mg*k.kdim:], k.kdim)
 			}
 			if gx != nil {
-				gemm.Gemm(false, false, k.kdim, ld, k.mg, 1, k.wT[g*k.mg*k.kdim:], k.mg, gyg, ld, 0, col, ld)
+				k.mm(false, false, k.kdim, ld, k.mg, 1, k.wT[g*k.mg*k.kdim:], k.mg, gyg, ld, 0, col, ld)
 				for i := 0; i < nb; i++ {
 					col2im(k.w, col[i*k.ohw:], k.cg, gx[(n0+i)*k.c*hw+g*k.cg*hw:], ld)
 				}
@@ -597,7 +810,7 @@ func (k *convK[T]) backwardChunk(ch int) {
 			if gw != nil {
 				gwp = pw
 			}
-			k.depthwiseBackward(xn, wt, gyn, gxn, gwp)
+			k.depthwiseBackward(xn, wt, gyn, gxn, gwp, &sc.dw)
 			continue
 		}
 		for g := 0; g < k.groups; g++ {
@@ -609,15 +822,15 @@ func (k *convK[T]) backwardChunk(ch int) {
 					im2col(k.w, xg, k.cg, col, k.ohw)
 					src = col
 				}
-				gemm.Gemm(false, true, k.mg, k.kdim, k.ohw, 1, gyg, k.ohw, src, k.ohw, 1, pw[g*k.mg*k.kdim:], k.kdim)
+				k.mm(false, true, k.mg, k.kdim, k.ohw, 1, gyg, k.ohw, src, k.ohw, 1, pw[g*k.mg*k.kdim:], k.kdim)
 			}
 			if gx != nil {
 				gxg := gx[n*k.c*hw+g*k.cg*hw:]
 				wTg := k.wT[g*k.mg*k.kdim:]
 				if k.direct {
-					gemm.Gemm(false, false, k.kdim, k.ohw, k.mg, 1, wTg, k.mg, gyg, k.ohw, 1, gxg, k.ohw)
+					k.mm(false, false, k.kdim, k.ohw, k.mg, 1, wTg, k.mg, gyg, k.ohw, 1, gxg, k.ohw)
 				} else {
-					gemm.Gemm(false, false, k.kdim, k.ohw, k.mg, 1, wTg, k.mg, gyg, k.ohw, 0, col, k.ohw)
+					k.mm(false, false, k.kdim, k.ohw, k.mg, 1, wTg, k.mg, gyg, k.ohw, 0, col, k.ohw)
 					col2im(k.w, col, k.cg, gxg, k.ohw)
 				}
 			}
@@ -625,79 +838,24 @@ func (k *convK[T]) backwardChunk(ch int) {
 	}
 }
 
-// depthwiseForward convolves each channel with its own filter directly;
-// im2col+GEMM with one output row per group would waste most of its time.
-func (k *convK[T]) depthwiseForward(x, wt, y []T) {
-	w := k.w
-	hw := w.h * w.w
-	kk := w.kh * w.kw
-	for c := 0; c < k.c; c++ {
-		xc := x[c*hw : (c+1)*hw]
-		yc := y[c*k.ohw : (c+1)*k.ohw]
-		f := wt[c*kk : (c+1)*kk]
-		clear(yc)
-		for i := 0; i < w.kh; i++ {
-			for j := 0; j < w.kw; j++ {
-				wv := f[i*w.kw+j]
-				for oy := 0; oy < w.oh; oy++ {
-					iy := oy*w.sh - w.pt + i*w.dh
-					if iy < 0 || iy >= w.h {
-						continue
-					}
-					src := xc[iy*w.w : (iy+1)*w.w]
-					dst := yc[oy*w.ow : (oy+1)*w.ow]
-					ix := j*w.dw - w.pl
-					lo := max(0, (-ix+w.sw-1)/w.sw)
-					hi := min(w.ow, (w.w-ix+w.sw-1)/w.sw)
-					for ox := lo; ox < hi; ox++ {
-						dst[ox] += wv * src[ox*w.sw+ix]
-					}
-				}
-			}
-		}
+// mm is the product for chunk work. When several chunks run at once they
+// already occupy the cores, so each product stays on its goroutine;
+// splitting it again would only add hand-over costs.
+func (k *convK[T]) mm(transA, transB bool, m, n, kk int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	if k.usedChunks() > 1 {
+		gemm.Serial(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
 	}
+	gemm.Gemm(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-func (k *convK[T]) depthwiseBackward(x, wt, gy, gx, gw []T) {
-	w := k.w
-	hw := w.h * w.w
-	kk := w.kh * w.kw
-	for c := 0; c < k.c; c++ {
-		xc := x[c*hw : (c+1)*hw]
-		gyc := gy[c*k.ohw : (c+1)*k.ohw]
-		f := wt[c*kk : (c+1)*kk]
-		for i := 0; i < w.kh; i++ {
-			for j := 0; j < w.kw; j++ {
-				wv := f[i*w.kw+j]
-				var acc T
-				for oy := 0; oy < w.oh; oy++ {
-					iy := oy*w.sh - w.pt + i*w.dh
-					if iy < 0 || iy >= w.h {
-						continue
-					}
-					g := gyc[oy*w.ow : (oy+1)*w.ow]
-					ix := j*w.dw - w.pl
-					lo := max(0, (-ix+w.sw-1)/w.sw)
-					hi := min(w.ow, (w.w-ix+w.sw-1)/w.sw)
-					src := xc[iy*w.w : (iy+1)*w.w]
-					if gx != nil {
-						dst := gx[c*hw+iy*w.w : c*hw+(iy+1)*w.w]
-						for ox := lo; ox < hi; ox++ {
-							dst[ox*w.sw+ix] += wv * g[ox]
-						}
-					}
-					if gw != nil {
-						for ox := lo; ox < hi; ox++ {
-							acc += g[ox] * src[ox*w.sw+ix]
-						}
-					}
-				}
-				if gw != nil {
-					gw[c*kk+i*w.kw+j] += acc
-				}
-			}
-		}
-	}
+// backwardReads: the weight gradient reads the input, the input gradient
+// the weights; neither reads the output.
+func (k *convK[T]) backwardReads(gradIn []bool) (ins, outs []bool) {
+	ins = make([]bool, len(gradIn))
+	ins[0] = len(gradIn) > 1 && gradIn[1]
+	ins[1] = gradIn[0]
+	return ins, []bool{k.relu}
 }
 
 func (k *convK[T]) setFixedInputs(fixed []bool) { k.fixedW = len(fixed) > 1 && fixed[1] }

@@ -1,7 +1,5 @@
 package models
 
-import "github.com/advmatrix/advmatrix/internal/gemm"
-
 // Shifted-GEMM convolution for stride 1, no dilation, one group: the most
 // common convolution (every 3×3 layer of a ResNet body) without im2col.
 //
@@ -32,23 +30,13 @@ func (k *convK[T]) setupShift() {
 	sp.ldg = k.nb*sp.pg + (w.kh-1)*sp.wg + w.kw - 1
 }
 
-// shiftBufs are one chunk's scratch buffers.
+// shiftBufs are one slot's scratch buffers.
 type shiftBufs[T Float] struct {
 	xpad  []T // c × ldx
 	grid  []T // m × nb·p: outputs, or output cotangents for the weight gradient
 	gpad  []T // m × ldg: output cotangents padded for the input gradient
 	gxgrd []T // c × nb·pg
-}
-
-func (k *convK[T]) shiftScratch(ch int) *shiftBufs[T] {
-	if k.sbufs[ch] == nil {
-		sp := k.shift
-		k.sbufs[ch] = &shiftBufs[T]{
-			xpad: make([]T, k.c*sp.ldx),
-			grid: make([]T, k.m*k.nb*sp.p),
-		}
-	}
-	return k.sbufs[ch]
+	dtaps []T // weight gradient by tap
 }
 
 // packTaps lays W (m × c × kh × kw) out as kh·kw matrices, m × c each, and,
@@ -96,9 +84,8 @@ func (k *convK[T]) padInto(x, xpad []T, n0, n1 int) {
 	}
 }
 
-func (k *convK[T]) shiftForward(x, y, bias []T, n0, n1, ch int) {
+func (k *convK[T]) shiftForward(x, y, bias []T, n0, n1 int, buf *shiftBufs[T]) {
 	sp, w := k.shift, k.w
-	buf := k.shiftScratch(ch)
 	k.padInto(x, buf.xpad, n0, n1)
 	nb := n1 - n0
 	cols := nb * sp.p
@@ -109,7 +96,7 @@ func (k *convK[T]) shiftForward(x, y, bias []T, n0, n1, ch int) {
 		if t == 0 {
 			beta = 0
 		}
-		gemm.Gemm(false, false, k.m, cols, k.c, 1, k.taps[t*k.m*k.c:], k.c, buf.xpad[off:], sp.ldx, beta, buf.grid, cols)
+		k.mm(false, false, k.m, cols, k.c, 1, k.taps[t*k.m*k.c:], k.c, buf.xpad[off:], sp.ldx, beta, buf.grid, cols)
 	}
 	for b := 0; b < nb; b++ {
 		yn := y[(n0+b)*k.m*k.ohw : (n0+b+1)*k.m*k.ohw]
@@ -131,9 +118,8 @@ func (k *convK[T]) shiftForward(x, y, bias []T, n0, n1, ch int) {
 	}
 }
 
-func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1, ch int) {
+func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1 int, buf *shiftBufs[T]) {
 	sp, w := k.shift, k.w
-	buf := k.shiftScratch(ch)
 	nb := n1 - n0
 	kk := w.kh * w.kw
 	mc := k.m * k.c
@@ -151,13 +137,10 @@ func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1, ch int) {
 				}
 			}
 		}
-		if k.dtaps[ch] == nil {
-			k.dtaps[ch] = make([]T, k.wsize)
-		}
-		dt := k.dtaps[ch]
+		dt := buf.dtaps
 		for t := 0; t < kk; t++ {
 			off := (t/w.kw)*sp.wp + t%w.kw
-			gemm.Gemm(false, true, k.m, k.c, cols, 1, buf.grid, cols, buf.xpad[off:], sp.ldx, 0, dt[t*mc:], k.c)
+			k.mm(false, true, k.m, k.c, cols, 1, buf.grid, cols, buf.xpad[off:], sp.ldx, 0, dt[t*mc:], k.c)
 		}
 		for m := 0; m < k.m; m++ {
 			for c := 0; c < k.c; c++ {
@@ -170,10 +153,6 @@ func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1, ch int) {
 	}
 	if gx == nil {
 		return
-	}
-	if buf.gpad == nil {
-		buf.gpad = make([]T, k.m*sp.ldg)
-		buf.gxgrd = make([]T, k.c*k.nb*sp.pg)
 	}
 	// The input gradient is a full correlation of the output cotangent with
 	// the flipped kernel. gx[y, x] = Σ_ij Wᵀ_ij gy[y+pt−i, x+pl−j], so with
@@ -206,7 +185,7 @@ func (k *convK[T]) shiftBackward(x, gy, gx, pw []T, n0, n1, ch int) {
 		if t == 0 {
 			beta = 0
 		}
-		gemm.Gemm(false, false, k.c, cols, k.m, 1, k.tapsT[t*mc:], k.m, buf.gpad[off:], sp.ldg, beta, buf.gxgrd, cols)
+		k.mm(false, false, k.c, cols, k.m, 1, k.tapsT[t*mc:], k.m, buf.gpad[off:], sp.ldg, beta, buf.gxgrd, cols)
 	}
 	hw := w.h * w.w
 	for b := 0; b < nb; b++ {

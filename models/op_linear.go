@@ -79,6 +79,17 @@ func (k *gemmK[T]) ldb() int {
 	return k.n
 }
 
+// backwardReads: each operand's gradient reads the other operand.
+func (k *gemmK[T]) backwardReads(gradIn []bool) (ins, outs []bool) {
+	ins = make([]bool, len(gradIn))
+	ins[0], ins[1] = gradIn[1], gradIn[0]
+	return ins, []bool{false}
+}
+
+func (k *matMulK[T]) backwardReads(gradIn []bool) (ins, outs []bool) {
+	return []bool{gradIn[1], gradIn[0]}, []bool{false}
+}
+
 func (k *gemmK[T]) forward(in, out [][]T) {
 	y := out[0]
 	gemm.Gemm(k.transA, k.transB, k.m, k.n, k.k, k.alpha, in[0], k.lda(), in[1], k.ldb(), 0, y, k.n)
@@ -135,6 +146,8 @@ type matMulK[T Float] struct {
 	m, n, k    int
 	batch      int   // number of output matrices
 	offA, offB []int // per output matrix, element offset into A and B
+	fwd        *gemmBatch[T]
+	bwd        *bmmGrads[T]
 }
 
 func buildMatMul[T Float](c *buildCtx) (kernel[T], error) {
@@ -176,6 +189,12 @@ func buildMatMul[T Float](c *buildCtx) (kernel[T], error) {
 		k.m *= k.batch
 		k.batch, k.offA, k.offB = 1, []int{0}, []int{0}
 	}
+	offC := make([]int, k.batch)
+	for i := range offC {
+		offC[i] = i * k.m * k.n
+	}
+	k.fwd = newGemmBatch[T](false, false, k.m, k.n, k.k, k.offA, k.offB, offC)
+	k.bwd = newBMMGrads[T](false, false, k.m, k.n, k.k, k.offA, k.offB, offC)
 	out := append([]int(nil), bo...)
 	if !dropM {
 		out = append(out, as[len(as)-2])
@@ -187,21 +206,9 @@ func buildMatMul[T Float](c *buildCtx) (kernel[T], error) {
 }
 
 func (k *matMulK[T]) forward(in, out [][]T) {
-	mn := k.m * k.n
-	for i := 0; i < k.batch; i++ {
-		gemm.Gemm(false, false, k.m, k.n, k.k, 1, in[0][k.offA[i]:], k.k, in[1][k.offB[i]:], k.n, 0, out[0][i*mn:], k.n)
-	}
+	k.fwd.run(in[0], in[1], out[0], 0)
 }
 
 func (k *matMulK[T]) backward(in, out, gout, gin [][]T) {
-	mn := k.m * k.n
-	for i := 0; i < k.batch; i++ {
-		gy := gout[0][i*mn:]
-		if ga := gin[0]; ga != nil {
-			gemm.Gemm(false, true, k.m, k.k, k.n, 1, gy, k.n, in[1][k.offB[i]:], k.n, 1, ga[k.offA[i]:], k.k)
-		}
-		if gb := gin[1]; gb != nil {
-			gemm.Gemm(true, false, k.k, k.n, k.m, 1, in[0][k.offA[i]:], k.k, gy, k.n, 1, gb[k.offB[i]:], k.n)
-		}
-	}
+	k.bwd.backward(in[0], in[1], gout[0], gin[0], gin[1])
 }

@@ -176,6 +176,20 @@ func (k *bnTrainK[T]) backwardChannels(c0, c1 int) {
 	}
 }
 
+// backwardReads: x only for the gradients of the statistics and the
+// affine parameters, which are read anyway.
+func (k *bnK[T]) backwardReads(gradIn []bool) (ins, outs []bool) {
+	ins = []bool{false, true, true, true, true}
+	ins[0] = gradIn[1] || gradIn[2] || gradIn[3] || gradIn[4]
+	return ins, []bool{false}
+}
+
+func (k *bnTrainK[T]) backwardReads(gradIn []bool) (ins, outs []bool) {
+	return []bool{true, true, true, true, true}, []bool{false}
+}
+
+func (k *softmaxK[T]) backwardReads([]bool) (ins, outs []bool) { return []bool{false}, []bool{true} }
+
 func (k *bnK[T]) forward(in, out [][]T) {
 	x, scale, bias, mean, vr, y := in[0], in[1], in[2], in[3], in[4], out[0]
 	for ch := 0; ch < k.c; ch++ {
@@ -239,6 +253,7 @@ func (k *bnK[T]) backward(in, out, gout, gin [][]T) {
 type softmaxK[T Float] struct {
 	log                bool
 	outer, axis, inner int
+	rows               *softmaxRows[T] // when inner is 1 (op_softmax_fast.go)
 }
 
 func buildSoftmax[T Float](log bool) builder[T] {
@@ -272,11 +287,18 @@ func buildSoftmax[T Float](log bool) builder[T] {
 			// Before opset 13 the input is coerced to 2-D at axis.
 			k.axis, k.inner = numel(x.shape[ax:]), 1
 		}
+		if k.inner == 1 {
+			k.rows = newSoftmaxRows[T](k.outer, k.axis, log)
+		}
 		return k, c.setOut(0, x.shape, x.dtype)
 	}
 }
 
 func (k *softmaxK[T]) forward(in, out [][]T) {
+	if k.rows != nil {
+		k.rows.forward(in[0], out[0])
+		return
+	}
 	x, y := in[0], out[0]
 	for o := 0; o < k.outer; o++ {
 		for in := 0; in < k.inner; in++ {
@@ -308,6 +330,10 @@ func (k *softmaxK[T]) forward(in, out [][]T) {
 func (k *softmaxK[T]) backward(in, out, gout, gin [][]T) {
 	y, g, gx := out[0], gout[0], gin[0]
 	if gx == nil {
+		return
+	}
+	if k.rows != nil {
+		k.rows.backward(y, g, gx)
 		return
 	}
 	for o := 0; o < k.outer; o++ {

@@ -68,9 +68,7 @@ func buildPool[T Float](isMax bool) builder[T] {
 		}
 		k := &poolK[T]{w: wd, isMax: isMax, planes: x.shape[0] * x.shape[1]}
 		k.planeO = wd.oh * wd.ow
-		if isMax {
-			k.argmax = make([]int32, k.planes*k.planeO)
-		} else {
+		if !isMax {
 			cip, err := c.attrInt("count_include_pad", 0)
 			if err != nil {
 				return nil, err
@@ -106,7 +104,20 @@ func anyNot1(v []int) bool {
 	return false
 }
 
+// backwardReads: MaxPool remembers its arg-maxima, AveragePool needs
+// nothing.
+func (k *poolK[T]) backwardReads([]bool) (ins, outs []bool) { return []bool{false}, []bool{false} }
+
+func (k *globalPoolK[T]) backwardReads([]bool) (ins, outs []bool) {
+	return []bool{false}, []bool{false}
+}
+
 func (k *poolK[T]) forward(in, out [][]T) {
+	if k.isMax && k.argmax == nil {
+		// Allocated on first use rather than at compile time, so that a
+		// program refused for its size has allocated nothing.
+		k.argmax = make([]int32, k.planes*k.planeO)
+	}
 	if k.fwdR == nil {
 		k.fwdR, k.bwdR = k.forwardPlanes, k.backwardPlanes
 	}

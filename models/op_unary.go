@@ -3,6 +3,8 @@ package models
 import (
 	"math"
 	"math/rand/v2"
+
+	"github.com/advmatrix/advmatrix/internal/vec"
 )
 
 // Elementwise unary ops. Each kernel maps one slice onto another of the same
@@ -114,13 +116,26 @@ func (k *unaryK[T]) backward(in, out, gout, gin [][]T) {
 	k.split.run(len(in[0]), 4, k.bwdRange)
 }
 
+// backwardReads: each derivative is computed from the input, the output,
+// or (Elu) both.
+func (k *unaryK[T]) backwardReads([]bool) (ins, outs []bool) {
+	switch k.kind {
+	case uRelu, uSigmoid, uTanh, uExp, uSqrt, uRecip:
+		return []bool{false}, []bool{true}
+	case uNeg:
+		return []bool{false}, []bool{false}
+	case uElu:
+		return []bool{true}, []bool{true}
+	}
+	return []bool{true}, []bool{false}
+}
+
 func (k *unaryK[T]) forwardRange(lo, hi int) {
 	x, y := k.in[0][lo:hi], k.out[0][lo:hi]
-	if k.kind == uRelu {
-		if x32, ok := any(x).([]float32); ok {
-			relu32(y, x32)
-			return
-		}
+	if x32, ok := asFloat32(x); ok && k.kind == uRelu {
+		y32, _ := asFloat32(y)
+		vec.Relu(y32, x32)
+		return
 	}
 	switch k.kind {
 	case uRelu:
@@ -200,15 +215,17 @@ func (k *unaryK[T]) forwardRange(lo, hi int) {
 
 func (k *unaryK[T]) backwardRange(lo, hi int) {
 	x, y, gy, gx := k.in[0][lo:hi], k.out[0][lo:hi], k.gout[0][lo:hi], k.gin[0][lo:hi]
-	if k.kind == uRelu {
-		if x32, ok := any(x).([]float32); ok {
-			reluGrad32(any(gx).([]float32), any(gy).([]float32), x32)
-			return
-		}
+	// ReLU reads its output, positive exactly where the input is, so that
+	// the planner can free the input after the forward pass.
+	if y32, ok := asFloat32(y); ok && k.kind == uRelu {
+		gx32, _ := asFloat32(gx)
+		gy32, _ := asFloat32(gy)
+		vec.ReluGrad(gx32, gy32, y32[:len(x)])
+		return
 	}
 	switch k.kind {
 	case uRelu:
-		for i, v := range x {
+		for i, v := range y[:len(x)] {
 			if v > 0 {
 				gx[i] += gy[i]
 			}
@@ -308,7 +325,13 @@ func softplus(x float64) float64 {
 // denotes: the cotangent passes where lo <= x <= hi, bounds included.
 // (PyTorch's hardtanh/ReLU6, which exporters also turn into Clip, pass it
 // only strictly inside; the two differ only for inputs exactly on a bound.)
-type clipK[T Float] struct{ lo, hi T }
+type clipK[T Float] struct {
+	lo, hi T
+
+	split              rangeSplit
+	in, out, gout, gin [][]T
+	fwdRange, bwdRange func(lo, hi int)
+}
 
 func buildClip[T Float](c *buildCtx) (kernel[T], error) {
 	if err := c.needInputs(1, 3); err != nil {
@@ -347,19 +370,50 @@ func buildClip[T Float](c *buildCtx) (kernel[T], error) {
 }
 
 func (k *clipK[T]) forward(in, out [][]T) {
-	y := out[0]
-	for i, v := range in[0] {
+	if k.fwdRange == nil {
+		k.fwdRange, k.bwdRange = k.forwardRange, k.backwardRange
+	}
+	k.in, k.out = in, out
+	k.split.run(len(in[0]), 2, k.fwdRange)
+}
+
+func (k *clipK[T]) backward(in, out, gout, gin [][]T) {
+	if gin[0] == nil {
+		return
+	}
+	if k.fwdRange == nil {
+		k.fwdRange, k.bwdRange = k.forwardRange, k.backwardRange
+	}
+	k.in, k.gout, k.gin = in, gout, gin
+	k.split.run(len(in[0]), 2, k.bwdRange)
+}
+
+func (k *clipK[T]) backwardReads(gradIn []bool) (ins, outs []bool) {
+	return []bool{true, false, false}[:len(gradIn)], []bool{false}
+}
+
+func (k *clipK[T]) forwardRange(lo, hi int) {
+	x, y := k.in[0][lo:hi], k.out[0][lo:hi]
+	if x32, ok := asFloat32(x); ok {
+		y32, _ := asFloat32(y)
+		vec.Clamp(y32, x32, float32(k.lo), float32(k.hi))
+		return
+	}
+	for i, v := range x {
 		// min(max(x, lo), hi), as ONNX defines Clip when lo > hi.
 		y[i] = min(max(v, k.lo), k.hi)
 	}
 }
 
-func (k *clipK[T]) backward(in, out, gout, gin [][]T) {
-	gx, gy := gin[0], gout[0]
-	if gx == nil {
+func (k *clipK[T]) backwardRange(lo, hi int) {
+	x, gx, gy := k.in[0][lo:hi], k.gin[0][lo:hi], k.gout[0][lo:hi]
+	if x32, ok := asFloat32(x); ok {
+		gx32, _ := asFloat32(gx)
+		gy32, _ := asFloat32(gy)
+		vec.ClampGrad(gx32, gy32, x32, float32(k.lo), float32(k.hi))
 		return
 	}
-	for i, v := range in[0] {
+	for i, v := range x {
 		if v >= k.lo && v <= k.hi {
 			gx[i] += gy[i]
 		}
@@ -394,6 +448,15 @@ func buildDropout[T Float](c *buildCtx) (kernel[T], error) {
 		}
 	}
 	x := c.in[0]
+	if training {
+		// p = 0 is the identity even in training mode (torchvision's Swin
+		// exports its attention dropout so, with the mask output).
+		if r, err := dropoutRatio(c); err != nil {
+			return nil, err
+		} else if r == 0 {
+			training = false
+		}
+	}
 	if training && c.folding {
 		return nil, c.errorf("training-mode Dropout of constants is not supported")
 	}
@@ -417,6 +480,22 @@ func buildDropout[T Float](c *buildCtx) (kernel[T], error) {
 	return nil, nil
 }
 
+// dropoutRatio is the drop probability: the ratio attribute before opset
+// 12, the ratio input after, 0.5 by default.
+func dropoutRatio(c *buildCtx) (float64, error) {
+	if c.opset < 12 {
+		return c.attrFloat("ratio", 0.5)
+	}
+	k, err := c.static(1)
+	if err != nil {
+		return 0, err
+	}
+	if k != nil && k.size() > 0 {
+		return k.float64s()[0], nil
+	}
+	return 0.5, nil
+}
+
 // dropoutK is training-mode (inverted) Dropout: each element is zeroed with
 // probability p and the survivors scaled by 1/(1−p), as PyTorch does.
 type dropoutK[T Float] struct {
@@ -427,17 +506,9 @@ type dropoutK[T Float] struct {
 
 func buildDropoutTrain[T Float](c *buildCtx) (kernel[T], error) {
 	x := c.in[0]
-	ratio := 0.5
-	if c.opset < 12 {
-		r, err := c.attrFloat("ratio", 0.5)
-		if err != nil {
-			return nil, err
-		}
-		ratio = r
-	} else if k, err := c.static(1); err != nil {
+	ratio, err := dropoutRatio(c)
+	if err != nil {
 		return nil, err
-	} else if k != nil && k.size() > 0 {
-		ratio = k.float64s()[0]
 	}
 	if ratio < 0 || ratio >= 1 {
 		return nil, c.errorf("dropout ratio %v must be in [0, 1)", ratio)
@@ -469,27 +540,5 @@ func (k *dropoutK[T]) backward(in, out, gout, gin [][]T) {
 	}
 	for i, g := range gout[0] {
 		gin[0][i] += g * k.mask[i]
-	}
-}
-
-// relu32 and reluGrad32 are ReLU without branches: on real activations the
-// sign is a coin flip, and a mispredicted branch per element made ReLU cost
-// more than the convolutions around it.
-func relu32(y any, x []float32) {
-	out := y.([]float32)[:len(x)]
-	for i, v := range x {
-		b := math.Float32bits(v)
-		m := uint32(int32(b) >> 31) // all ones when the sign bit is set
-		out[i] = math.Float32frombits(b &^ m)
-	}
-}
-
-// reluGrad32 adds gy where x > 0 (ReLU'(0) = 0, as in PyTorch).
-func reluGrad32(gx, gy, x []float32) {
-	gx, gy = gx[:len(x)], gy[:len(x)]
-	for i, v := range x {
-		b := int32(math.Float32bits(v))
-		m := uint32((-b)>>31) &^ uint32(b>>31) // all ones iff b > 0 as an integer, i.e. x > 0
-		gx[i] += math.Float32frombits(math.Float32bits(gy[i]) & m)
 	}
 }

@@ -250,11 +250,11 @@ func TestBadModels(t *testing.T) {
 			nil, []string{"RoiAlign", "/backbone/roi_align", "opset 11"}},
 		{"unsupported op, unnamed node",
 			func() []byte {
-				tg := head(17).node("Flatten", x, []string{"f"}).node("LayerNormalization", []string{"f"}, []string{"ln"})
+				tg := head(18).node("Flatten", x, []string{"f"}).node("GroupNormalization", []string{"f"}, []string{"gn"})
 				tg.g.Node[1].Name = nil
-				return gemm(tg, "ln").bytes()
+				return gemm(tg, "gn").bytes()
 			}(),
-			nil, []string{"LayerNormalization", "#1", "opset 17"}},
+			nil, []string{"GroupNormalization", "#1", "opset 18"}},
 		{"op newer than the opset",
 			gemm(head(13).node("HardSwish", x, []string{"h"}).node("Flatten", []string{"h"}, []string{"f"}), "f").bytes(),
 			nil, []string{"HardSwish", "opset 13"}},

@@ -98,7 +98,17 @@ func (c *constant) ints() []int {
 	v := c.float64s()
 	out := make([]int, len(v))
 	for i, x := range v {
-		out[i] = int(x)
+		// Integers are held as float64, so INT64_MAX — exporters' "to the
+		// end" in Slice, as in torch.roll — arrives as 2⁶³, which int()
+		// would wrap to INT64_MIN. Saturate instead.
+		switch {
+		case x >= math.MaxInt64:
+			out[i] = math.MaxInt64
+		case x <= math.MinInt64:
+			out[i] = math.MinInt64
+		default:
+			out[i] = int(x)
+		}
 	}
 	return out
 }

@@ -119,7 +119,7 @@ func mismatches(got, want []float32, rtol float64) int {
 // the sum cross-entropy and the VJP of v.
 func inputGrads64(t *testing.T, m *Model, x []float32, y []int, v []float32) (grad, vjp []float64) {
 	t.Helper()
-	p, err := compile[float64](m.g, compileOptions{inputShapes: [][]int{{len(y), 1, 28, 28}}, inputGrad: true, maxElements: 1 << 28})
+	p, err := compile[float64](m.g, compileOptions{inputShapes: [][]int{append([]int{len(y)}, m.InputShape()...)}, inputGrad: true, maxElements: 1 << 28})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,5 +240,43 @@ func TestTorchFixtures(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestBenchFixtures checks the speed benchmark's architectures
+// (testdata/torch/bench, made by bench_models.py) against PyTorch: logits
+// to 1e-4, input gradients of the summed cross-entropy to 1e-2 in norm
+// (float32 on both sides; see TestTorchFixtures), in float32 and, where
+// the gradient check matters most, against the engine's float64 program.
+func TestBenchFixtures(t *testing.T) {
+	x := readNPY32(t, "mnist8_x.npy")
+	y := readNPYInts(t, "mnist8_y.npy")
+	for _, name := range []string{"mlp", "lenet", "resnet18q", "mobilenetv2h", "vgg"} {
+		t.Run(name, func(t *testing.T) {
+			m, err := LoadFile(filepath.Join(torchDir, "bench", name+".onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantLogits := readNPY32(t, filepath.Join("bench", name+"_logits.npy"))
+			wantGrad := readNPY32(t, filepath.Join("bench", name+"_grad.npy"))
+			grad, logits, err := m.CrossEntropyGrad(x, y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i, d := closeRel(logits, wantLogits, 1e-4); i >= 0 {
+				t.Errorf("logits[%d] = %g, PyTorch %g (rel %.2g)", i, logits[i], wantLogits[i], d)
+			}
+			if nr := normRel(grad, wantGrad); nr > 1e-2 {
+				t.Errorf("input gradient disagrees with PyTorch: norm rel %.2g", nr)
+			}
+			g64, _ := inputGrads64(t, m, x, y, make([]float32, len(wantLogits)))
+			g32 := make([]float32, len(g64))
+			for i, v := range g64 {
+				g32[i] = float32(v)
+			}
+			if nr := normRel(grad, g32); nr > 1e-2 {
+				t.Errorf("float32 input gradient disagrees with float64: norm rel %.2g", nr)
+			}
+		})
 	}
 }

@@ -26,10 +26,42 @@ func WriteEvalText(w io.Writer, r *EvalResult) error {
 	t.Header("class", "images", "correct", "accuracy", "95% CI")
 	for _, c := range r.PerClass {
 		name := fmt.Sprint(c.Class)
-		if c.Name != "" {
+		if c.Name != "" && c.Name != name {
 			name += " " + c.Name
 		}
-		if err := t.Append(name, fmt.Sprint(c.Den), fmt.Sprint(c.Num), pct(c.Value), pct(c.Lo95)+"–"+pct(c.Hi95)); err != nil {
+		acc, ci := "–", "–" // a class with no images has no accuracy
+		if c.Den > 0 {
+			acc, ci = pct(c.Value), pct(c.Lo95)+"–"+pct(c.Hi95)
+		}
+		if err := t.Append(name, fmt.Sprint(c.Den), fmt.Sprint(c.Num), acc, ci); err != nil {
+			return err
+		}
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	return writeConfusion(w, r.Confusion)
+}
+
+// writeConfusion prints the confusion matrix, true classes in rows and
+// predictions in columns, for up to 20 classes (JSON has it always).
+func writeConfusion(w io.Writer, m [][]int) error {
+	if len(m) == 0 || len(m) > 20 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nconfusion (rows: true class, columns: predicted)\n")
+	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
+	header := []any{""}
+	for j := range m {
+		header = append(header, fmt.Sprint(j))
+	}
+	t.Header(header...)
+	for i, row := range m {
+		cells := []any{fmt.Sprint(i)}
+		for _, v := range row {
+			cells = append(cells, fmt.Sprint(v))
+		}
+		if err := t.Append(cells...); err != nil {
 			return err
 		}
 	}

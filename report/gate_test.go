@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 
@@ -212,4 +213,22 @@ func TestExamplePolicy(t *testing.T) {
 	if _, err := ReadPolicy("../examples/gate.yaml"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzParsePolicy: arbitrary bytes give a policy or an error, never a
+// panic; a parsed policy judges hand-made results without panicking.
+func FuzzParsePolicy(f *testing.F) {
+	f.Add([]byte("rules: [{name: r, metric: asr_on_correct, max: 0.55, where: {white_box: false}}]"))
+	f.Add([]byte("judge: estimate\nrules:\n  - {name: r, metric: excess, max: 0.1, per: case}\n  - {name: s, metric: clean_accuracy, min: 0.9, per: victim, where: {case: [C1, C2], tag: x}}"))
+	if b, err := os.ReadFile("../examples/gate.yaml"); err == nil {
+		f.Add(b)
+	}
+	res := handResults()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := ParsePolicy("fuzz.yaml", b)
+		if err != nil {
+			return
+		}
+		_, _ = Gate(p, res, res)
+	})
 }

@@ -63,9 +63,9 @@ func WriteAttackText(w io.Writer, r *AttackResult) error {
 		}
 		fmt.Fprintf(w, "\n%s\n", title)
 		t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
-		header := []any{"", "float", "count", "95% CI"}
+		header := []any{"", "rate", "count", "95% CI"}
 		if v.Quantized != nil {
-			header = append(header, "uint8", "count", "95% CI")
+			header = append(header, "rate (8-bit)", "count", "95% CI")
 		}
 		t.Header(header...)
 		rows := []struct {

@@ -90,6 +90,12 @@ func (c *Cell) Check() error {
 			return err
 		}
 	}
+	for _, m := range append(append([]Model(nil), c.Surrogates...), c.Victims...) {
+		if f, ok := m.Classifier.(interface{ FixedBatch() int }); ok && f.FixedBatch() > 0 && f.FixedBatch() != c.Batch {
+			return fmt.Errorf("%s takes batches of exactly %d images (its batch axis is fixed): run with --batch %d and a --limit that is a multiple of it, or re-export it with a dynamic batch axis",
+				m.Ref.Path, f.FixedBatch(), f.FixedBatch())
+		}
+	}
 	shape := ref.InputShape()
 	if c.Strength != nil {
 		if err := c.Strength.prepare(c.Attack, c.Params, shape); err != nil {
@@ -224,6 +230,11 @@ func (c *Cell) Craft(ctx context.Context) (*Outcome, error) {
 	targets, err := c.targets(ctx, cls, x, labels, k, &res)
 	if err != nil {
 		return nil, err
+	}
+	if targets != nil {
+		if err := attacks.CheckTargets(targets, labels, k); err != nil {
+			return nil, fmt.Errorf("targets: %w", err)
+		}
 	}
 	res.Targets = targets
 

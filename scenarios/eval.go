@@ -34,6 +34,14 @@ func Evaluate(ctx context.Context, m Model, d Data, batch int, progress func(don
 	if m.Classifier == nil || d.Dataset == nil {
 		return nil, fmt.Errorf("%w: Evaluate without a model or data", attacks.ErrInternal)
 	}
+	if f, ok := m.Classifier.(interface{ FixedBatch() int }); ok && f.FixedBatch() > 0 && batch != f.FixedBatch() {
+		// An export with a fixed batch axis runs only batches of that size.
+		fb := f.FixedBatch()
+		if d.Len()%fb != 0 {
+			return nil, fmt.Errorf("model %s takes batches of exactly %d images (its batch axis is fixed); evaluate a multiple of %d images (--limit), or re-export it with a dynamic batch axis", m.Ref.Path, fb, fb)
+		}
+		batch = fb
+	}
 	if batch <= 0 {
 		return nil, fmt.Errorf("batch %d must be positive", batch)
 	}

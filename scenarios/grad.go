@@ -26,6 +26,29 @@ type GradRequest struct {
 	// Cotangent, a float .npy of shape N×classes, asks for the
 	// vector–Jacobian product (∂f(x)/∂x)ᵀ V.
 	Cotangent string
+	// Batch is the number of images per Grad call (0: DefaultGradBatch):
+	// memory does not grow with N, and each image's gradient is the same
+	// whatever the chunking.
+	Batch int
+}
+
+// DefaultGradBatch is GradRequest.Batch's default.
+const DefaultGradBatch = 128
+
+// chunks calls f on the image ranges [i, j) of n images, batch at a time.
+func chunks(ctx context.Context, n, batch int, f func(i, j int) error) error {
+	if batch <= 0 {
+		batch = DefaultGradBatch
+	}
+	for i := 0; i < n; i += batch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := f(i, min(n, i+batch)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // GradOutcome is an input gradient and its results (Out and WallSeconds
@@ -42,7 +65,7 @@ type GradOutcome struct {
 // it is the gradient of the SUM-reduced softmax cross-entropy (divide by N
 // for PyTorch's mean), and Result.Loss is that sum; with Cotangent it is
 // the VJP. Exactly one of them must be given. Any Classifier will do:
-// the gradient is one Classifier.Grad over all the images.
+// the gradient is Classifier.Grad over req.Batch images at a time.
 func Gradient(ctx context.Context, m Model, req GradRequest) (*GradOutcome, error) {
 	if m.Classifier == nil {
 		return nil, fmt.Errorf("%w: Gradient without a model", attacks.ErrInternal)
@@ -87,14 +110,18 @@ func (o *GradOutcome) crossEntropy(ctx context.Context, m models.Classifier, x [
 		return err
 	}
 	g, z := make([]float32, len(x)), make([]float32, n*k)
-	var bad error
-	err = m.Grad(g, x, func(zb, dz []float32) {
-		copy(z, zb)
-		bad = models.SoftmaxCrossEntropyGrad(dz, zb, y, k)
+	sz := len(x) / n
+	err = chunks(ctx, n, req.Batch, func(i, j int) error {
+		var bad error
+		err := m.Grad(g[i*sz:j*sz], x[i*sz:j*sz], func(zb, dz []float32) {
+			copy(z[i*k:], zb)
+			bad = models.SoftmaxCrossEntropyGrad(dz, zb, y[i:j], k)
+		})
+		if err == nil {
+			err = bad
+		}
+		return err
 	})
-	if err == nil {
-		err = bad
-	}
 	if err != nil {
 		return err
 	}
@@ -128,7 +155,11 @@ func (o *GradOutcome) vjp(ctx context.Context, m models.Classifier, x []float32,
 		return err
 	}
 	g := make([]float32, len(x))
-	if err := m.Grad(g, x, func(_, dz []float32) { copy(dz, v) }); err != nil {
+	sz := len(x) / n
+	err = chunks(ctx, n, req.Batch, func(i, j int) error {
+		return m.Grad(g[i*sz:j*sz], x[i*sz:j*sz], func(_, dz []float32) { copy(dz, v[i*k:j*k]) })
+	})
+	if err != nil {
 		return err
 	}
 	if err := models.CheckFinite("gradient", g); err != nil {

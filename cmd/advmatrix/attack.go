@@ -221,8 +221,7 @@ func runAttack(cmd *cobra.Command, f *attackFlags) error {
 		return err
 	}
 	bar := progress.New("attack "+cell.Attack.Name, data.Len())
-	shown := 0
-	cell.Progress = func(done, _ int) { bar.Add(done - shown); shown = done }
+	cell.Progress = func(done, _ int) { bar.Set(done) }
 	out, err := cell.Run(cmd.Context())
 	bar.Done()
 	if err != nil {

@@ -2,12 +2,30 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 
 	"github.com/advmatrix/advmatrix/internal/atomicfile"
 )
 
+// writeJSON prints a command's result as indented JSON. An object gets
+// one more field, peak_rss_bytes: the process's peak resident memory so
+// far (omitted where the system does not tell). Files use writeJSONPlain.
 func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if rss := peakRSS(); rss > 0 && len(b) > 2 && b[0] == '{' && b[len(b)-1] == '}' {
+		b = fmt.Appendf(b[:len(b)-2], ",\n  \"peak_rss_bytes\": %d\n}", rss)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// writeJSONPlain writes v as indented JSON and nothing else: results
+// files, which other commands read back strictly.
+func writeJSONPlain(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)

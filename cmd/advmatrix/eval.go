@@ -53,7 +53,7 @@ accuracy on the triggered images.`,
 	fl.IntVar(&f.limit, "limit", 0, "use at most N images (0: all)")
 	fl.BoolVar(&f.shuffle, "shuffle", false, "take a seeded random sample instead of the first N images")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed for --shuffle")
-	fl.IntVar(&f.batch, "batch", 256, "images per forward pass")
+	fl.IntVar(&f.batch, "batch", 128, "images per forward pass")
 	fl.BoolVar(&f.asJSON, "json", false, "print JSON (schema "+report.SchemaVersion+")")
 	fl.StringVar(&f.saveLogits, "save-logits", "", "write the logits to this .npy file")
 	fl.StringVar(&f.trigger, "trigger", "", "also measure a backdoor's ASR: badnets:target=T[,size=S,pos=…,pattern=…]")

@@ -39,11 +39,11 @@ var goldenCases = []struct {
 		"--steps", "3", "--limit", "32", "--batch", "16", "--seed", "5"}},
 }
 
-// volatile are the fields that differ from run to run (timings, the
-// build's version) and are left out of the comparison.
+// volatile are the fields that differ from run to run (timings, memory,
+// the build's version) and are left out of the comparison.
 func volatile(key string) bool {
 	return strings.HasSuffix(key, "_seconds") || key == "seconds" || key == "started_at" ||
-		key == "grad_evals_per_second" || key == "tool_version"
+		key == "grad_evals_per_second" || key == "tool_version" || key == "peak_rss_bytes"
 }
 
 // stripVolatile removes volatile fields at any depth.

@@ -38,6 +38,9 @@ and writes it to --out as float32 .npy of the input's shape.`,
 			if req.Input == "" || out == "" {
 				return fmt.Errorf("--input and --out are required")
 			}
+			if req.Batch <= 0 {
+				return fmt.Errorf("--batch %d must be positive", req.Batch)
+			}
 			m, err := scenarios.OpenModel(modelSpec)
 			if err != nil {
 				return err
@@ -64,6 +67,7 @@ and writes it to --out as float32 .npy of the input's shape.`,
 	f.StringVar(&req.Cotangent, "cotangent", "", "float32 .npy of shape N×classes: vector–Jacobian product")
 	f.StringVar(&out, "out", "", "output .npy (required)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.IntVar(&req.Batch, "batch", scenarios.DefaultGradBatch, "images per forward and backward pass")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
 }

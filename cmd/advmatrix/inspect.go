@@ -24,13 +24,21 @@ saying why.`,
   advmatrix inspect --json zoo:lenet-mnist`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, _, err := scenarios.ReadModel(args[0])
-			if err != nil {
-				return err
-			}
-			in, err := models.Inspect(b)
-			if err != nil {
-				return fmt.Errorf("inspect %s: %w", args[0], err)
+			var in *models.Inspection
+			if strings.HasPrefix(args[0], "zoo:") {
+				b, _, err := scenarios.ReadModel(args[0])
+				if err != nil {
+					return err
+				}
+				if in, err = models.Inspect(b); err != nil {
+					return fmt.Errorf("inspect %s: %w", args[0], err)
+				}
+			} else {
+				// From the file, so that external data beside it is read.
+				var err error
+				if in, err = models.InspectFile(args[0]); err != nil {
+					return err
+				}
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {

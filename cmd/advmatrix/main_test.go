@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/advmatrix/advmatrix/datasets"
 	"github.com/advmatrix/advmatrix/datasets/npy"
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
 	"github.com/advmatrix/advmatrix/models"
@@ -20,6 +21,27 @@ import (
 	zoobuild "github.com/advmatrix/advmatrix/zoo/build"
 	"google.golang.org/protobuf/proto"
 )
+
+// withoutRSS checks the peak_rss_bytes field that every command's JSON
+// object carries and returns the JSON without it, for strict decoding
+// into the result type.
+func withoutRSS(t *testing.T, stdout string) string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(stdout), &m); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	var rss int64
+	if err := json.Unmarshal(m["peak_rss_bytes"], &rss); err != nil || rss <= 0 {
+		t.Errorf("peak_rss_bytes = %s", m["peak_rss_bytes"])
+	}
+	delete(m, "peak_rss_bytes")
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 // runCLI runs the command line in-process.
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -271,7 +293,7 @@ func TestEvalJSON(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var res report.EvalResult
-	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec := json.NewDecoder(strings.NewReader(withoutRSS(t, stdout)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&res); err != nil {
 		t.Fatalf("stdout is not one EvalResult: %v\n%s", err, stdout)
@@ -302,7 +324,7 @@ func TestVersionJSON(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var v map[string]string
-	if err := json.Unmarshal([]byte(stdout), &v); err != nil {
+	if err := json.Unmarshal([]byte(withoutRSS(t, stdout)), &v); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
 	}
 	if v["version"] == "" || v["go"] == "" || v["schema"] != report.SchemaVersion {
@@ -356,6 +378,9 @@ func TestGrad(t *testing.T) {
 		{"float64 images", []string{"--input", f.path("x64.npy"), "--labels", f.path("y.npy")}, wantCE, "zoo:lenet-mnist"},
 		{"cotangent", []string{"--input", f.path("x.npy"), "--cotangent", f.path("v.npy")}, wantVJP, "zoo:lenet-mnist"},
 		{"json", []string{"--input", f.path("x.npy"), "--labels", f.path("y.npy"), "--json"}, wantCE, "zoo:lenet-mnist"},
+		// Chunked runs give the whole batch's results bit for bit.
+		{"labels, one image per chunk", []string{"--input", f.path("x.npy"), "--labels", f.path("y.npy"), "--batch", "1"}, wantCE, "zoo:lenet-mnist"},
+		{"cotangent, one image per chunk", []string{"--input", f.path("x.npy"), "--cotangent", f.path("v.npy"), "--batch", "1"}, wantVJP, "zoo:lenet-mnist"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := f.path("g.npy")
@@ -386,6 +411,12 @@ func TestGrad(t *testing.T) {
 				}
 				if res.Schema != report.SchemaVersion || res.Mode != "cross_entropy_sum" || res.Loss == nil || *res.Loss <= 0 {
 					t.Errorf("%+v", res)
+				}
+				var extra struct {
+					PeakRSS int64 `json:"peak_rss_bytes"`
+				}
+				if err := json.Unmarshal([]byte(stdout), &extra); err != nil || extra.PeakRSS <= 0 {
+					t.Errorf("peak_rss_bytes %d (%v)", extra.PeakRSS, err)
 				}
 			} else if !strings.Contains(stdout, "wrote "+out) {
 				t.Errorf("stdout: %s", stdout)
@@ -430,10 +461,21 @@ func attackFixtures(t *testing.T, f *fixtures) {
 			t.Fatal(err)
 		}
 	}
+	// Targets for the first 20 MNIST test images: the next class after
+	// each label (a target is never the label itself).
+	mnist, err := datasets.MNIST("test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t20 := make([]int64, 20)
 	for i := range t20 {
-		t20[i] = int64(i % 10)
+		t20[i] = int64((mnist.Labels[i] + 1) % 10)
 	}
+	own := make([]int64, 20)
+	for i := range own {
+		own[i] = int64(mnist.Labels[i])
+	}
+	writeNPY(t, f.path("t20own.npy"), npy.NewInt64([]int{20}, own))
 	writeNPY(t, f.path("t20.npy"), npy.NewInt64([]int{20}, t20))
 	writeNPY(t, f.path("t19.npy"), npy.NewInt64([]int{19}, t20[:19]))
 	bad := append([]int64(nil), t20...)
@@ -479,6 +521,7 @@ func TestAttackExitCodes(t *testing.T) {
 		{"unsupported surrogate", []string{"attack", "--attack", "fgsm", "--surrogate", p("unsupported.onnx")}, exitInput, []string{"NonMaxSuppression"}},
 		{"targets of the wrong length", base("--targets", p("t19.npy")), exitInput, []string{"t19.npy", "[19]", "[20]"}},
 		{"target out of range", base("--targets", p("t20bad.npy")), exitInput, []string{"t20bad.npy", "10"}},
+		{"targets equal to the labels", base("--targets", p("t20own.npy")), exitInput, []string{"its own label"}},
 		{"missing targets", base("--targets", p("nope.npy")), exitInput, []string{"nope.npy"}},
 		{"given without targets", base("--targeted", "given"), exitInput, []string{"--targets"}},
 		{"targets with random", base("--targeted", "random", "--targets", p("t20.npy")), exitInput, []string{"--targets", "random"}},
@@ -554,7 +597,7 @@ func TestAttackJSON(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var res report.AttackResult
-	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec := json.NewDecoder(strings.NewReader(withoutRSS(t, stdout)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&res); err != nil {
 		t.Fatalf("stdout is not one AttackResult: %v\n%s", err, stdout)
@@ -671,7 +714,7 @@ func TestAttackTargetedGiven(t *testing.T) {
 func decodeAttack(t *testing.T, stdout string) report.AttackResult {
 	t.Helper()
 	var res report.AttackResult
-	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec := json.NewDecoder(strings.NewReader(withoutRSS(t, stdout)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&res); err != nil {
 		t.Fatalf("stdout is not one AttackResult: %v\n%s", err, stdout)
@@ -800,7 +843,7 @@ func TestTrainJSON(t *testing.T) {
 		t.Errorf("no per-epoch line on stderr: %q", stderr)
 	}
 	var res zoobuild.TrainReport
-	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec := json.NewDecoder(strings.NewReader(withoutRSS(t, stdout)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&res); err != nil {
 		t.Fatalf("stdout is not one TrainReport: %v\n%s", err, stdout)

@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/advmatrix/advmatrix/internal/progress"
 	"github.com/advmatrix/advmatrix/internal/safeio"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/scenarios"
@@ -41,7 +41,9 @@ embedded digits zoo, I-FGSM and Gaussian noise with DUMB's strength selection.
 
 It prints the per-case table and writes DIR/results.json (schema advmatrix/v1:
 provenance, every cell with its victims, the per-case summary, the transfer
-matrices) and DIR/report.md. docs/scenarios.md describes the file format.
+matrices), DIR/report.md (for a pull request) and DIR/report.html (one
+self-contained page with heat maps, curves and provenance; advmatrix report
+renders any results.json again). docs/scenarios.md describes the file format.
 
 Finished work is kept in a content-addressed cache (--cache, default the user
 cache folder), so an interrupted run resumes where it stopped and a repeated
@@ -218,18 +220,17 @@ func parseShard(s string) (report.Shard, error) {
 // cellProgress draws a bar with an ETA on a terminal, and nothing
 // otherwise (logs and CI stay clean).
 func cellProgress(total int, shard report.Shard) func(done, n int, cell string, cached bool) {
-	if st, err := os.Stderr.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+	if !progress.Enabled() {
 		return nil
 	}
-	var bar *progressbar.ProgressBar
+	var bar *progress.Bar
 	return func(done, n int, cell string, cached bool) {
 		if bar == nil {
-			bar = progressbar.NewOptions(n, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("cells"),
-				progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
+			bar = progress.New("cells", n)
 		}
-		_ = bar.Set(done)
+		bar.Set(done)
 		if done == n {
-			_ = bar.Finish()
+			bar.Done()
 		}
 	}
 }
@@ -246,10 +247,16 @@ func writeRunOutputs(cmd *cobra.Command, res *report.ScenarioResult, verdict *re
 			return err
 		}
 	}
-	if err := writeJSONFile(filepath.Join(f.out, "results.json"), res); err != nil {
+	var page bytes.Buffer
+	if err := report.WriteScenarioHTML(&page, res); err != nil {
 		return err
 	}
-	if err := writeFilesAtomic([]pendingFile{{filepath.Join(f.out, "report.md"), md.Bytes()}}); err != nil {
+	var js bytes.Buffer
+	if err := writeJSONPlain(&js, res); err != nil {
+		return err
+	}
+	if err := writeFilesAtomic([]pendingFile{{filepath.Join(f.out, "results.json"), js.Bytes()},
+		{filepath.Join(f.out, "report.md"), md.Bytes()}, {filepath.Join(f.out, "report.html"), page.Bytes()}}); err != nil {
 		return err
 	}
 	w := cmd.OutOrStdout()
@@ -263,14 +270,14 @@ func writeRunOutputs(cmd *cobra.Command, res *report.ScenarioResult, verdict *re
 	if err := report.WriteScenarioText(w, res); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "wrote      %s and %s\n", filepath.Join(f.out, "results.json"), filepath.Join(f.out, "report.md"))
+	fmt.Fprintf(w, "wrote      %s, report.md and report.html\n", filepath.Join(f.out, "results.json"))
 	return nil
 }
 
 // writeJSONFile writes v as indented JSON, atomically.
 func writeJSONFile(path string, v any) error {
 	var buf bytes.Buffer
-	if err := writeJSON(&buf, v); err != nil {
+	if err := writeJSONPlain(&buf, v); err != nil {
 		return err
 	}
 	return writeFilesAtomic([]pendingFile{{path, buf.Bytes()}})

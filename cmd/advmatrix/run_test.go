@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	pb "github.com/advmatrix/advmatrix/internal/onnxpb"
 	"github.com/advmatrix/advmatrix/models/onnxgraph"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/scenarios"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -263,6 +266,76 @@ func TestNonFiniteOutputs(t *testing.T) {
 		}
 		if _, err := os.Stat(adv); err == nil {
 			t.Errorf("%v wrote %s", args, adv)
+		}
+	}
+}
+
+func TestReportCommand(t *testing.T) {
+	dir := t.TempDir()
+	sc := writeScenario(t, dir, tinyScenario)
+	out := filepath.Join(dir, "out")
+	if code, _, stderr := runCLI(t, "run", sc, "--out", out, "--no-cache"); code != exitOK {
+		t.Fatal(stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "report.html")); err != nil {
+		t.Errorf("run wrote no report.html: %v", err)
+	}
+	res := filepath.Join(out, "results.json")
+	for format, want := range map[string]string{"table": "ASR on correct", "markdown": "### Transfer by DUMB case", "html": "<svg", "json": `"kind": "scenario"`} {
+		code, stdout, stderr := runCLI(t, "report", res, "--format", format)
+		if code != exitOK || !strings.Contains(stdout, want) {
+			t.Errorf("--format %s: exit %d, %s", format, code, stderr)
+		}
+	}
+	page := filepath.Join(dir, "p.html")
+	if code, _, _ := runCLI(t, "report", res, "--format", "html", "-o", page); code != exitOK {
+		t.Error("-o")
+	}
+	if code, _, stderr := runCLI(t, "report", sc); code != exitInput || !strings.Contains(stderr, "not JSON") {
+		t.Errorf("a YAML file: exit %d, %s", code, stderr)
+	}
+	if code, _, _ := runCLI(t, "report", res, "--format", "pdf"); code != exitInput {
+		t.Error("--format pdf accepted")
+	}
+}
+
+// Outputs never replace a device, never collide with each other and never
+// overwrite an input; the refusal comes before any work.
+func TestUnsafeOutputs(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.onnx")
+	b, _, err := scenarios.ReadModel("zoo:lenet-mnist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(model, b, 0o644)
+	dev := filepath.Join(dir, "null")
+	if err := syscall.Mknod(dev, syscall.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		dev = "" // not root: the device case is covered by atomicfile's tests
+	}
+	x := filepath.Join(dir, "x.png")
+	base := []string{"attack", "--attack", "fgsm", "--surrogate", model, "--limit", "5"}
+	cases := map[string][]string{
+		"the same file twice": {"--save-adv", x, "--grid", x},
+		"an input as output":  {"--grid", model},
+		"a folder as output":  {"--save-adv", dir},
+		"a missing folder":    {"--save-adv", filepath.Join(dir, "no", "a.npy")},
+	}
+	if dev != "" {
+		cases["a device as output"] = []string{"--save-adv", dev}
+	}
+	for name, extra := range cases {
+		code, _, stderr := runCLI(t, append(append([]string(nil), base...), extra...)...)
+		if code != exitInput {
+			t.Errorf("%s: exit %d: %s", name, code, stderr)
+		}
+	}
+	if got, _ := os.ReadFile(model); !bytes.Equal(got, b) {
+		t.Error("the model was overwritten")
+	}
+	if dev != "" {
+		if st, err := os.Stat(dev); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+			t.Errorf("the device was replaced: %v", err)
 		}
 	}
 }

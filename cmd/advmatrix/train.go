@@ -171,8 +171,8 @@ new weights) — trains it, evaluates it on test data and writes it as ONNX
 --from fine-tunes with SGD, lr 0.01, momentum 0.9 unless told otherwise.
 
 Defaults per architecture, unless --optimizer/--lr say otherwise:
-  mlp, lenet               SGD, lr 0.05, momentum 0.9
-  resnet, vgg, mobilenet   Adam (β 0.9/0.999, ε 1e-8), lr 1e-3
+  mlp, lenet                    SGD, lr 0.05, momentum 0.9
+  resnet, vgg, mobilenet, vit   Adam (β 0.9/0.999, ε 1e-8), lr 1e-3
 and for all: batch 64, constant schedule, no weight decay, no augmentation.
 --augment adds a random shift of up to 2 px, rotation within ±10° and scaling
 within ±10% to every training image.

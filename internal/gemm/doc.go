@@ -29,8 +29,9 @@
 //
 // Products smaller than about a million multiply-adds run on the calling
 // goroutine. Larger ones are cut into chunks that the caller shares with
-// helper goroutines, started on first use; a helper keeps looking for
-// work for a fraction of a millisecond after finishing some, then parks.
+// helper goroutines, started on first use, which park as soon as they
+// find nothing to do. Serial computes a product on the calling goroutine
+// only, for callers that parallelise at a coarser grain themselves.
 // Packing buffers are recycled, so Gemm does not allocate in steady
 // state.
 package gemm

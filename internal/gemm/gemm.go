@@ -10,6 +10,18 @@ import "unsafe"
 // stride is smaller than the row length of its matrix, or a slice is too
 // short to hold its matrix. C must not overlap A or B.
 func Gemm[T float32 | float64](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	gemm(false, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Serial is Gemm computed entirely on the calling goroutine, for callers
+// that already run several products at once (a convolution's batch
+// chunks): splitting each product again would only add hand-over costs.
+// The result is bit-identical to Gemm's.
+func Serial[T float32 | float64](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	gemm(true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func gemm[T float32 | float64](serial, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	if m == 0 || n == 0 {
 		return
@@ -26,7 +38,7 @@ func Gemm[T float32 | float64](transA, transB bool, m, n, k int, alpha T, a []T,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
 		kern: kernelFor[T](),
 	}
-	p.plan()
+	p.plan(serial)
 	run(&p)
 }
 

@@ -36,6 +36,17 @@ type kernel[T float32 | float64] struct {
 	colUnit int
 }
 
+// raggedWidth returns the narrowest kernel variant covering a ragged last
+// panel of cols < nr columns, and its width (nr when there is none).
+func (kn *kernel[T]) raggedWidth(cols int) (func(kc int, a, b *T, ldb int, c *T, ldc int, alpha, beta T, loadC int), int) {
+	if kn.colUnit > 0 {
+		if v := (cols + kn.colUnit - 1) / kn.colUnit; v < len(kn.cols) && kn.cols[v] != nil {
+			return kn.cols[v], v * kn.colUnit
+		}
+	}
+	return kn.fn, kn.nr
+}
+
 // The kernels in use; set at init time by the architecture-specific files.
 var (
 	kernel32 *kernel[float32]

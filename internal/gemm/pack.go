@@ -6,9 +6,10 @@ const packSlack = 8
 
 // packA copies rows [i0,i0+mc) and columns [p0,p0+kc) of op(A) into ap as
 // consecutive mr-row micro-panels, each stored column by column
-// (element (i,p) of a panel at p*mr+i). The last panel is padded with
-// zeros so the kernel can always compute a full tile. Panels are packed in
-// increasing order, which interleaveFast relies on.
+// (element (i,p) of a panel at p*mr+i). The rows of a ragged last panel
+// past the matrix are left as they are: row i of C depends on row i of A
+// alone, and the rows they would produce are never stored (see macro).
+// Panels are packed in increasing order, which interleaveFast relies on.
 func (p *problem[T]) packA(ap []T, i0, mc, p0, kc int) {
 	mr := p.kern.mr
 	a, lda := p.a, p.lda
@@ -17,9 +18,6 @@ func (p *problem[T]) packA(ap []T, i0, mc, p0, kc int) {
 		panel := ap[ir*kc:]
 		if !p.transA {
 			interleave(panel, mr, a[(i0+ir)*lda+p0:], lda, rows, kc)
-			if rows < mr {
-				clearPadding(panel, mr, rows, kc)
-			}
 			continue
 		}
 		// A is stored k×m: each row of A holds mr consecutive elements
@@ -36,15 +34,18 @@ func (p *problem[T]) packA(ap []T, i0, mc, p0, kc int) {
 		for l := 0; l < kc; l++ {
 			d := panel[l*mr : l*mr+mr]
 			copy(d, src[l*lda:l*lda+rows])
-			clear(d[rows:])
 		}
 	}
 }
 
 // packB copies rows [p0,p0+kc) and columns [j0,j0+nc) of op(B) into bp as
 // consecutive nr-column micro-panels stored row by row (element (p,j) of
-// a panel at p*nr+j), the last one padded with zeros. When B is read in
-// place (directB) only that ragged last panel is packed, at bp[0].
+// a panel at p*nr+j). A ragged last panel is as wide as the narrowest
+// kernel variant that covers it (raggedWidth), so that a product with few
+// columns does not compute a full panel; its columns past the matrix are
+// left as they are, since column j of C depends on column j of B alone
+// and the extra columns are never stored. When B is read in place (directB) only that ragged last panel
+// is packed, at bp[0].
 func (p *problem[T]) packB(bp []T, p0, kc, j0, nc int) {
 	nr := p.kern.nr
 	b, ldb := p.b, p.ldb
@@ -57,11 +58,12 @@ func (p *problem[T]) packB(bp []T, p0, kc, j0, nc int) {
 		// B is stored n×k: its rows become the panels' columns.
 		for q := start; q*nr < nc; q++ {
 			cols := min(nr, nc-q*nr)
-			panel := bp[(q-start)*nr*kc:]
-			interleave(panel, nr, b[(j0+q*nr)*ldb+p0:], ldb, cols, kc)
+			w := nr
 			if cols < nr {
-				clearPadding(panel, nr, cols, kc)
+				_, w = p.kern.raggedWidth(cols)
 			}
+			panel := bp[(q-start)*nr*kc:]
+			interleave(panel, w, b[(j0+q*nr)*ldb+p0:], ldb, cols, kc)
 		}
 		return
 	}
@@ -73,12 +75,11 @@ func (p *problem[T]) packB(bp []T, p0, kc, j0, nc int) {
 		copyRows(bp[(q-start)*nr*kc:], nr, b[p0*ldb+j0+q*nr:], ldb, nr, kc)
 	}
 	if rest := nc - full*nr; rest > 0 {
+		_, w := p.kern.raggedWidth(rest)
 		panel := bp[(full-start)*nr*kc:]
 		src := b[p0*ldb+j0+full*nr:]
 		for l := 0; l < kc; l++ {
-			d := panel[l*nr : l*nr+nr]
-			copy(d, src[l*ldb:l*ldb+rest])
-			clear(d[rest:])
+			copy(panel[l*w:l*w+rest], src[l*ldb:l*ldb+rest])
 		}
 	}
 }
@@ -95,14 +96,6 @@ func interleave[T float32 | float64](dst []T, ldd int, src []T, lds, rows, cols 
 		for l, v := range s {
 			dst[(l0+l)*ldd+j] = v
 		}
-	}
-}
-
-// clearPadding zeros columns [rows,ld) of the first kc rows of a panel
-// with row length ld.
-func clearPadding[T float32 | float64](panel []T, ld, rows, kc int) {
-	for l := 0; l < kc; l++ {
-		clear(panel[l*ld+rows : l*ld+ld])
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unsafe"
 )
 
@@ -47,21 +46,12 @@ type task interface {
 var offers struct {
 	mu    sync.Mutex
 	tasks []task
-	n     atomic.Int32 // len(tasks), polled by spinning helpers
+	n     atomic.Int32 // len(tasks), read without the lock
 }
 
 // wake wakes parked helpers. It is unbuffered so that a send succeeds
 // only if a helper is parked right now.
 var wake = make(chan struct{})
-
-// helperSpin is how long a helper keeps looking for work after finishing
-// some before it parks. Waking a parked helper means waking an OS thread,
-// which on a virtual machine can take longer than a whole product of
-// moderate size; a network's small products come back to back, so a
-// helper that stays awake briefly is usually there for the next one. The
-// spin is short because it burns a core that others may want; products
-// large enough to follow a long gap amortize a wake-up anyway.
-const helperSpin = 50 * time.Microsecond
 
 var nhelpers atomic.Int32
 
@@ -93,15 +83,10 @@ func helperLoop() {
 			t.help(&h)
 			continue
 		}
-		// Nothing to do: spin for a while, yielding to other goroutines,
-		// then park.
-		for deadline := time.Now().Add(helperSpin); offers.n.Load() == 0; {
-			if time.Now().After(deadline) {
-				<-wake
-				break
-			}
-			runtime.Gosched()
-		}
+		// Nothing to do: park. Spinning would keep a wake-up off the next
+		// product's critical path, but it burns a core that the engine's
+		// own parallel loops (and other processes) want.
+		<-wake
 	}
 }
 
@@ -202,7 +187,7 @@ func run[T float32 | float64](p *problem[T]) {
 	nh := min(p.workers, p.nchunk) - 1
 	startHelpers(nh)
 	offer(c)
-	// Wake parked helpers; spinning ones find the offer by themselves.
+	// Wake parked helpers; busy ones find the offer when they finish.
 	for range nh {
 		select {
 		case wake <- struct{}{}:

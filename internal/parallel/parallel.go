@@ -71,3 +71,10 @@ func (g *Group) For(n int, f func(int)) {
 	g.wg.Wait()
 	g.f = nil
 }
+
+// Concurrency is the most calls of one For's f that can run at once: the
+// pool's workers and the caller. Kernels size per-goroutine scratch by it.
+func Concurrency() int {
+	once.Do(start)
+	return workers + 1
+}

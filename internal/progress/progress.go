@@ -1,58 +1,55 @@
-// Package progress draws a one-line progress bar on stderr, and only when
-// stderr is a terminal: logs and CI output stay clean.
+// Package progress draws progress bars with an ETA on stderr, and only when
+// stderr is a terminal: logs and CI output stay clean. It is a small face
+// over github.com/schollz/progressbar, so that every command draws the same
+// bar.
 package progress
 
 import (
-	"fmt"
-	"io"
 	"os"
-	"strings"
-	"time"
+
+	"github.com/schollz/progressbar/v3"
 )
 
-// Bar reports progress of a known amount of work.
+// Bar reports progress of a known amount of work; a nil *Bar (not on a
+// terminal) does nothing.
 type Bar struct {
-	w       io.Writer
-	label   string
-	total   int
-	done    int
-	start   time.Time
-	last    time.Time
-	enabled bool
+	bar *progressbar.ProgressBar
 }
 
-// New returns a bar writing to stderr when it is a terminal, and a silent
-// one otherwise.
-func New(label string, total int) *Bar {
-	return &Bar{w: os.Stderr, label: label, total: total, start: time.Now(), enabled: isTerminal(os.Stderr)}
-}
-
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
+// Enabled reports whether bars are drawn: stderr is a terminal.
+func Enabled() bool {
+	st, err := os.Stderr.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// New returns a bar for total units of work, labelled, drawn on stderr
+// when it is a terminal.
+func New(label string, total int) *Bar {
+	if !Enabled() {
+		return nil
+	}
+	return &Bar{bar: progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription(label), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
+		progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100_000_000), progressbar.OptionClearOnFinish())}
 }
 
 // Add records n more units done.
 func (b *Bar) Add(n int) {
-	b.done += n
-	if !b.enabled {
-		return
+	if b != nil {
+		_ = b.bar.Add(n)
 	}
-	now := time.Now()
-	if now.Sub(b.last) < 100*time.Millisecond && b.done < b.total {
-		return
+}
+
+// Set records that done units are done.
+func (b *Bar) Set(done int) {
+	if b != nil {
+		_ = b.bar.Set(done)
 	}
-	b.last = now
-	const width = 30
-	frac := float64(b.done) / float64(max(b.total, 1))
-	fill := int(frac * width)
-	rate := float64(b.done) / max(now.Sub(b.start).Seconds(), 1e-9)
-	fmt.Fprintf(b.w, "\r%s [%s%s] %3.0f%% %d/%d (%.0f/s)", b.label, strings.Repeat("=", fill), strings.Repeat(" ", width-fill), 100*frac, b.done, b.total, rate)
 }
 
 // Done clears the bar.
 func (b *Bar) Done() {
-	if b.enabled {
-		fmt.Fprint(b.w, "\r\033[K")
+	if b != nil {
+		_ = b.bar.Finish()
 	}
 }

@@ -21,6 +21,7 @@ var archBuilders = []struct {
 	{"resnet", buildResNet},
 	{"vgg", buildVGG},
 	{"mobilenet", buildMobileNet},
+	{"vit", buildViT}, // arch_vit.go
 }
 
 // maxArchInput bounds C·H·W of one image for Build (a 3×512×512 image fits).
@@ -41,7 +42,7 @@ func Architectures() []string {
 }
 
 // Build makes a freshly initialised reference architecture, for training,
-// as an ONNX graph (opset 13, symbolic batch axis) for C×H×W images
+// as an ONNX graph (opset 13, vit 17; symbolic batch axis) for C×H×W images
 // (inShape) and the given number of classes. It takes raw images in [0,1]
 // — there is no normalisation layer — and outputs N×classes logits.
 //
@@ -70,6 +71,11 @@ func Architectures() []string {
 //     (depthwise 3×3, BN, Clip(0,6), pointwise 1×1, BN, Clip(0,6)) with
 //     32/64/128 channels and strides 2/2/1, GlobalAveragePool, Flatten,
 //     Gemm classes.
+//   - vit: a Vision Transformer in torchvision's layout — patch 7 (28×28)
+//     or 4 (32×32) convolution, class token, position embedding, 4
+//     pre-norm encoder layers of width 64 with 4 heads and an MLP of 128
+//     with exact GELU, LayerNorm, the class token into Gemm classes (see
+//     buildViT, which also says how it is initialised).
 func Build(arch string, inShape []int, classes int, seed uint64) (*models.Model, error) {
 	b, err := buildArch(arch, inShape, classes, seed)
 	if err != nil {

@@ -46,7 +46,7 @@ func allFinite(v []float32) bool {
 }
 
 func TestArchBuild(t *testing.T) {
-	if got := Architectures(); strings.Join(got, ",") != "mlp,lenet,resnet,vgg,mobilenet" {
+	if got := Architectures(); strings.Join(got, ",") != "mlp,lenet,resnet,vgg,mobilenet,vit" {
 		t.Fatalf("Architectures() = %v", got)
 	}
 	for _, arch := range Architectures() {
@@ -175,7 +175,8 @@ func TestArchBuildDeterministic(t *testing.T) {
 }
 
 // TestArchInit checks PyTorch's default initialisation: Conv and Linear
-// weights and biases U(±1/√fan_in), BatchNorm (1, 0, 0, 1).
+// weights and biases U(±1/√fan_in), BatchNorm and LayerNorm (1, 0, 0, 1),
+// and the ViT's class token 0 and position embedding N(0, 0.02²).
 func TestArchInit(t *testing.T) {
 	for _, arch := range Architectures() {
 		m, err := Build(arch, []int{3, 32, 32}, 10, 7)
@@ -188,9 +189,30 @@ func TestArchInit(t *testing.T) {
 		}
 		for _, p := range m.Params() {
 			v, _ := m.ParamValues(p.Name)
+			switch p.Name {
+			case "class_token":
+				for i, x := range v {
+					if x != 0 {
+						t.Fatalf("%s: %s[%d] = %v, want 0", arch, p.Name, i, x)
+					}
+				}
+				continue
+			case "encoder.pos_embedding":
+				var sq float64
+				for _, x := range v {
+					sq += float64(x) * float64(x)
+				}
+				if std := math.Sqrt(sq / float64(len(v))); math.Abs(std-0.02) > 0.002 {
+					t.Errorf("%s: %s has standard deviation %v, want about 0.02", arch, p.Name, std)
+				}
+				continue
+			}
 			dot := strings.LastIndexByte(p.Name, '.')
 			module, kind := p.Name[:dot], p.Name[dot+1:]
 			w := shapes[module+".weight"]
+			if strings.HasPrefix(kind, "in_proj_") { // nn.MultiheadAttention's packed projection
+				w = shapes[module+".in_proj_weight"]
+			}
 			isBN := len(w) == 1
 			if isBN {
 				want := map[string]float32{"weight": 1, "bias": 0, "running_mean": 0, "running_var": 1}[kind]
@@ -228,7 +250,7 @@ func TestBuildErrors(t *testing.T) {
 		classes int
 		want    string
 	}{
-		{"alexnet", []int{1, 28, 28}, 10, "known: mlp, lenet, resnet, vgg, mobilenet"},
+		{"alexnet", []int{1, 28, 28}, 10, "known: mlp, lenet, resnet, vgg, mobilenet, vit"},
 		{"mlp", []int{28, 28}, 10, "want C×H×W"},
 		{"mlp", []int{1, 0, 28}, 10, "between 1 and"},
 		{"resnet", []int{1, -3, 28}, 10, "between 1 and"},
@@ -279,7 +301,7 @@ func TestGradientFixtures(t *testing.T) {
 		}
 		for _, p := range m.Params() {
 			dot := strings.LastIndexByte(p.Name, '.')
-			if !bn[p.Name[:dot]] {
+			if dot < 0 || !bn[p.Name[:dot]] {
 				continue
 			}
 			lo, hi := -0.2, 0.2 // shift and running mean

@@ -14,9 +14,9 @@ import (
 // Batch marks the symbolic batch axis in a Builder shape.
 const Batch = -1
 
-// Builder assembles an ONNX model (opset 13, IR version 8, producer
-// "advmatrix") from float32 inputs, initializers and nodes given in
-// topological order. Nodes are named <OpType>_<k>, counting per op type, so
+// Builder assembles an ONNX model (opset 13 unless SetOpset says
+// otherwise, IR version 8, producer "advmatrix") from float32 inputs,
+// initializers and nodes given in topological order. Nodes are named <OpType>_<k>, counting per op type, so
 // the same calls give the same bytes. The first mistake (a name defined
 // twice, an undefined input, data that does not fit its shape) is kept and
 // returned by Proto, Bytes and Load.
@@ -25,6 +25,7 @@ type Builder struct {
 	defined map[string]bool
 	nodes   map[string]int // per op type, for node names
 	err     error
+	opset   int64 // 0: 13
 }
 
 // Attr is a node attribute; make one with Int, Ints, Float or String.
@@ -116,6 +117,51 @@ func (b *Builder) Initializer(name string, shape []int, data []float32) {
 		DataType: proto.Int32(dtFloat), RawData: float32sLE(data)})
 }
 
+// IntInitializer adds an int64 constant (a shape, axes, pads or indices)
+// of the given shape; an empty shape is a scalar.
+func (b *Builder) IntInitializer(name string, shape []int, data []int64) {
+	b.define(name)
+	n := 1
+	dims := make([]int64, len(shape))
+	for i, d := range shape {
+		if d < 0 {
+			b.fail("initializer %q has shape %v", name, shape)
+			return
+		}
+		n *= d
+		dims[i] = int64(d)
+	}
+	if n != len(data) {
+		b.fail("initializer %q of shape %v needs %d values, got %d", name, shape, n, len(data))
+		return
+	}
+	b.g.Initializer = append(b.g.Initializer, &pb.TensorProto{Name: proto.String(name), Dims: dims,
+		DataType: proto.Int32(dtInt64), Int64Data: append([]int64(nil), data...)})
+}
+
+// Constant adds a Constant node holding a float32 tensor: a value the
+// graph computes with, such as a scale, that is not a trainable parameter
+// (float32 initializers read as data are). It returns name.
+func (b *Builder) Constant(name string, shape []int, data []float32) string {
+	n := 1
+	dims := make([]int64, len(shape))
+	for i, d := range shape {
+		n *= max(d, 0)
+		dims[i] = int64(d)
+	}
+	if n != len(data) {
+		b.fail("constant %q of shape %v needs %d values, got %d", name, shape, n, len(data))
+		return name
+	}
+	t := &pb.TensorProto{Dims: dims, DataType: proto.Int32(dtFloat), RawData: float32sLE(data)}
+	return b.Node("Constant", nil, []string{name},
+		Attr{&pb.AttributeProto{Name: proto.String("value"), Type: pb.AttributeProto_TENSOR.Enum(), T: t}})
+}
+
+// SetOpset sets the default-domain opset the model declares (13 unless
+// set), for graphs that use newer ops such as LayerNormalization (17).
+func (b *Builder) SetOpset(v int64) { b.opset = v }
+
 // Node appends a node reading inputs (already defined; "" skips an
 // optional input) and defining outputs. It returns the first output's name.
 func (b *Builder) Node(op string, inputs, outputs []string, attrs ...Attr) string {
@@ -159,8 +205,12 @@ func (b *Builder) proto() (*pb.ModelProto, error) {
 	if len(b.g.Input) == 0 || len(b.g.Output) == 0 {
 		return nil, errors.New("graph " + b.g.GetName() + " needs an input and an output")
 	}
+	opset := b.opset
+	if opset == 0 {
+		opset = 13
+	}
 	return &pb.ModelProto{IrVersion: proto.Int64(8), ProducerName: proto.String("advmatrix"), Graph: b.g,
-		OpsetImport: []*pb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(13)}}}, nil
+		OpsetImport: []*pb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(opset)}}}, nil
 }
 
 // Bytes encodes the model deterministically.
@@ -181,8 +231,11 @@ func (b *Builder) Load(opts ...models.Option) (*models.Model, error) {
 	return models.Load(data, opts...)
 }
 
-// dtFloat is ONNX's FLOAT element type.
-const dtFloat = int32(pb.TensorProto_FLOAT)
+// ONNX's FLOAT and INT64 element types.
+const (
+	dtFloat = int32(pb.TensorProto_FLOAT)
+	dtInt64 = int32(pb.TensorProto_INT64)
+)
 
 // float32sLE encodes v as little-endian bytes, ONNX's raw_data layout.
 func float32sLE(v []float32) []byte {

@@ -47,6 +47,9 @@ type TrainReport struct {
 	TrainSeconds    float64          `json:"train_seconds"`
 	WallSeconds     float64          `json:"wall_seconds"`
 	ImagesPerSecond float64          `json:"images_per_second"`
+	// TrainImagesPerSecond counts the training steps' time only
+	// (evaluation excluded), to compare training speed.
+	TrainImagesPerSecond float64 `json:"train_images_per_second"`
 }
 
 // DefaultTestSpec is the test split of the source a training data spec

@@ -120,10 +120,12 @@ type Hyper struct {
 // otherwise: SGD with lr 0.05 and momentum 0.9 for the shallow mlp and
 // lenet (one epoch of MNIST takes lenet past 97%), Adam with lr 1e-3 for
 // the deeper BatchNorm networks resnet, vgg and mobilenet, where plain SGD
-// at 0.05 starts slowly. Batch 64, constant learning rate, no weight decay.
+// at 0.05 starts slowly, and for the vision transformer vit, which SGD at
+// that rate does not train. Batch 64, constant learning rate, no weight
+// decay.
 func Defaults(arch string) Hyper {
 	switch arch {
-	case "resnet", "vgg", "mobilenet":
+	case "resnet", "vgg", "mobilenet", "vit":
 		return Hyper{Optimizer: "adam", LR: 1e-3, Schedule: "constant", Batch: 64}
 	}
 	return Hyper{Optimizer: "sgd", LR: 0.05, Momentum: 0.9, Schedule: "constant", Batch: 64}

@@ -217,6 +217,11 @@ func (t *Training) report(tr *Trained, d *datasets.Dataset, dref report.DataRef,
 		res.ValAccuracy = &v
 	}
 	res.ImagesPerSecond = float64(fit.TrainN*len(fit.Epochs)) / max(tr.Seconds, 1e-9)
+	stepSeconds := 0.0
+	for _, e := range fit.Epochs {
+		stepSeconds += e.Seconds // training steps only; validation is timed apart
+	}
+	res.TrainImagesPerSecond = float64(fit.TrainN*len(fit.Epochs)) / max(stepSeconds, 1e-9)
 	m := tr.Model
 	res.Model = report.ModelRef{File: provenance.Of(t.Out, tr.ONNX), Opset: m.Opset(),
 		Parameters: m.NumParams(), InputShape: m.InputShape(), Classes: m.NumClasses()}
