@@ -37,11 +37,13 @@ type EvalResult struct {
 	Model       ModelRef `json:"model"`
 	Data        DataRef  `json:"data"`
 	metrics.Classification
-	BatchSize       int     `json:"batch_size"`
-	ForwardCalls    int     `json:"forward_calls"`
-	ComputeSeconds  float64 `json:"compute_seconds"`
-	WallSeconds     float64 `json:"wall_seconds"`
-	ImagesPerSecond float64 `json:"images_per_second"`
+	// Backdoor is the response to a backdoor trigger (eval --trigger).
+	Backdoor        *Backdoor `json:"backdoor,omitempty"`
+	BatchSize       int       `json:"batch_size"`
+	ForwardCalls    int       `json:"forward_calls"`
+	ComputeSeconds  float64   `json:"compute_seconds"`
+	WallSeconds     float64   `json:"wall_seconds"`
+	ImagesPerSecond float64   `json:"images_per_second"`
 }
 
 // GradResult is what `advmatrix grad --json` prints: the input gradient of

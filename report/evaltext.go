@@ -16,6 +16,11 @@ func WriteEvalText(w io.Writer, r *EvalResult) error {
 	fmt.Fprintf(w, "model     %s (opset %d, %d parameters)\n", r.Model.Path, r.Model.Opset, r.Model.Parameters)
 	fmt.Fprintf(w, "data      %s (%d images of %s)\n", r.Data.Spec, r.Data.N, shapeString(r.Data.Shape[:]))
 	fmt.Fprintf(w, "accuracy  %s (%d/%d, 95%% CI %s–%s)\n", pct(a.Value), a.Num, a.Den, pct(a.Lo95), pct(a.Hi95))
+	if r.Backdoor != nil {
+		if err := WriteBackdoorText(w, r.Backdoor); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(w, "time      %.2f s compute, %.2f s wall, %.0f images/s\n\n", r.ComputeSeconds, r.WallSeconds, r.ImagesPerSecond)
 	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
 	t.Header("class", "images", "correct", "accuracy", "95% CI")

@@ -57,6 +57,10 @@ type htmlPage struct {
 	WorstHeader []string
 	Worst       [][]string
 
+	// Compare is the Δ-robustness of compare: pairs, pooled over
+	// attackers; empty without any.
+	Compare htmlTable
+
 	Run     []keyValue
 	Sources []htmlSource
 	Models  []PoolModel
@@ -154,6 +158,7 @@ func buildHTMLPage(r *ScenarioResult) (*htmlPage, error) {
 
 	pg.WorstHeader = []string{"attack", "ε", "attacker", "victim", "case", "ASR on correct", "excess over noise"}
 	pg.Worst = worstPairs(r, 15)
+	pg.Compare.Header, pg.Compare.Rows = comparisonRows(r.Comparisons)
 
 	pg.Run = runProvenance(r)
 	for _, s := range r.Sources {

@@ -37,7 +37,11 @@ type ScenarioResult struct {
 
 	Summary  []CaseSummary    `json:"summary"`
 	Matrices []TransferMatrix `json:"matrices"`
-	Warnings []string         `json:"warnings,omitempty"`
+	// Compare are the scenario's compare: pairs, and Comparisons their
+	// Δ-robustness on the cells' examples.
+	Compare     []ComparePair `json:"compare,omitempty"`
+	Comparisons []Comparison  `json:"comparisons,omitempty"`
+	Warnings    []string      `json:"warnings,omitempty"`
 
 	WallSeconds float64 `json:"wall_seconds"`
 }

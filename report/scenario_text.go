@@ -68,6 +68,9 @@ func WriteScenarioText(w io.Writer, r *ScenarioResult) error {
 	}
 	fmt.Fprintln(w, "ASR on correct: of the images a victim gets right, the share the attack's images fool. Excess: minus the")
 	fmt.Fprintln(w, "share seeded random noise of the same size fools (paired, same images); ≈ noise: pairs whose excess interval contains 0.")
+	if err := WriteComparisonsText(w, r.Comparisons); err != nil {
+		return err
+	}
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
@@ -90,6 +93,7 @@ func WriteScenarioMarkdown(w io.Writer, r *ScenarioResult) error {
 	fmt.Fprintf(w, "\nASR on correct: of the images a victim classifies correctly, the share the adversarial images fool. "+
 		"Excess: that share minus the share that seeded random noise of the same size fools, on the same images; "+
 		"≈ noise counts pairs whose 95%% interval for the excess contains 0.\n\n")
+	WriteComparisonsMarkdown(w, r.Comparisons)
 	worst := worstPairs(r, 10)
 	if len(worst) > 0 {
 		fmt.Fprintf(w, "### Highest transfer (black-box pairs)\n\n")

@@ -56,6 +56,10 @@ type File struct {
 	// attack's norm and ε as well (default true), so that a transfer rate
 	// can be told apart from noise fragility.
 	Control *bool `yaml:"control"`
+	// Compare asks for victims to be compared with baselines — a merged
+	// model with its constituents, a pruned one with its original — on
+	// the same adversarial examples (Δ-robustness).
+	Compare []CompareEntry `yaml:"compare"`
 }
 
 // ModelEntry is one model of the pool.
@@ -347,7 +351,7 @@ func (f *File) check(file string) error {
 	default:
 		return errAt(0, "matrix %q: want dumb or pairs", f.Matrix)
 	}
-	return nil
+	return f.checkCompare(file, names)
 }
 
 func (b Budget) check(file string) error {

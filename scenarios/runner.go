@@ -75,7 +75,7 @@ func (r *Runner) Run(ctx context.Context) (*report.ScenarioResult, error) {
 		StartedAt: start.UTC().Format(time.RFC3339),
 		Scenario:  report.ScenarioRef{Name: f.Name, Description: f.Description, File: r.Plan.Ref},
 		Seed:      f.Seed, Limit: f.Limit, Sample: sampleOf(f), Batch: batchOf(f), Matrix: matrixOf(f),
-		Control: controlOn(f), CellsPlanned: len(r.Plan.Cells)}
+		Control: controlOn(f), CellsPlanned: len(r.Plan.Cells), Compare: comparePairs(f)}
 	if r.Shard.Count > 1 {
 		s := r.Shard
 		res.Shard = &s
@@ -299,6 +299,10 @@ func (r *Runner) victim(pc *PlannedCell, v *PoolEntry, key string, out *Outcome,
 	m := r.models[v.Name]
 	vkey := hashKey(key, m.Ref.SHA256, fmt.Sprint(control != nil), "victim-v1")
 	if vr, ok := r.Cache.GetVictim(vkey); ok {
+		// The key is the victim's bytes, not its name: another pool entry
+		// with the same file (a model pruned at sparsity 0, a copy) may
+		// have stored it. What names the victim comes from this entry.
+		labelVictim(vr, pc, v, m)
 		return vr, true, nil
 	}
 	k := m.NumClasses()
@@ -316,9 +320,8 @@ func (r *Runner) victim(pc *PlannedCell, v *PoolEntry, key string, out *Outcome,
 	if err != nil {
 		return nil, false, err
 	}
-	vr := &report.VictimResult{Name: v.Name, Model: m.Ref, Scores: scores,
-		Case:     CaseName(Case(pc.Attacker.Axes, v.Axes())),
-		WhiteBox: pc.Attacker.Kind == "model" && pc.Attacker.Name == v.Name}
+	vr := &report.VictimResult{Scores: scores}
+	labelVictim(vr, pc, v, m)
 	for _, s := range out.Result.Surrogates {
 		vr.Surrogate = vr.Surrogate || s.SHA256 == m.Ref.SHA256
 	}
@@ -347,6 +350,14 @@ func (r *Runner) victim(pc *PlannedCell, v *PoolEntry, key string, out *Outcome,
 		return nil, false, err
 	}
 	return vr, false, nil
+}
+
+// labelVictim sets what a victim's evaluation says about the pool entry
+// evaluated: its name, file, DUMB case and whether it is the attacker.
+func labelVictim(vr *report.VictimResult, pc *PlannedCell, v *PoolEntry, m Model) {
+	vr.Name, vr.Model = v.Name, m.Ref
+	vr.Case = CaseName(Case(pc.Attacker.Axes, v.Axes()))
+	vr.WhiteBox = pc.Attacker.Kind == "model" && pc.Attacker.Name == v.Name
 }
 
 // cleanLogits evaluates a victim on a source's clean images once.
@@ -499,6 +510,12 @@ func Summarize(res *report.ScenarioResult) {
 			}
 		}
 		res.Matrices = append(res.Matrices, transferMatrix(g.attack, g.eps, byGroup[g], attackers, victims))
+	}
+	res.Comparisons = nil
+	if cs, err := compareAll(res); err != nil {
+		res.Warnings = append(res.Warnings, "compare: "+err.Error())
+	} else {
+		res.Comparisons = cs
 	}
 }
 

@@ -32,7 +32,7 @@ func Names() []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
-	return append(out, digitsNames()...)
+	return append(append(out, digitsNames()...), mergeNames()...)
 }
 
 // Bytes returns the ONNX file of an embedded model.
@@ -40,6 +40,9 @@ func Bytes(name string) ([]byte, error) {
 	b, ok := entries[name]
 	if !ok {
 		b, ok = digitsBytes(name)
+	}
+	if !ok {
+		b, ok = mergeBytes(name)
 	}
 	if !ok {
 		return nil, fmt.Errorf("no embedded model %q (have: %s)", name, strings.Join(Names(), ", "))

@@ -55,6 +55,7 @@ Exit codes: 0 done, 1 a gate failed, 2 usage or input error, 3 internal error.`,
 	}
 	root.AddCommand(newInspectCmd(), newEvalCmd(), newGradCmd(), newAttackCmd(), newVersionCmd())
 	root.AddCommand(newTrainCmd(), newZooCmd(), newRunCmd(), newMergeResultsCmd(), newGateCmd(), newEnsembleCmd(), newReportCmd())
+	root.AddCommand(newMergeCmd(), newPruneCmd())
 	return root
 }
 

@@ -16,6 +16,7 @@ import (
 // trainFlags are the flags of `advmatrix train`.
 type trainFlags struct {
 	arch, from, data, balance, test, out string
+	poison                               string
 	optimizer, schedule                  string
 	epochs, batch, limit                 int
 	testLimit, patience                  int
@@ -33,7 +34,8 @@ func newTrainCmd() *cobra.Command {
 		Long:  trainHelp(),
 		Example: `  advmatrix train --arch lenet --data mnist:train -o lenet.onnx
   advmatrix train --arch mobilenet --data syndigits:train --balance 20/80 --epochs 3 -o m.onnx --json
-  advmatrix train --arch mlp --data npy:x.npy,y.npy --test npy:xt.npy,yt.npy --balance 1,3 -o mlp.onnx`,
+  advmatrix train --arch mlp --data npy:x.npy,y.npy --test npy:xt.npy,yt.npy --balance 1,3 -o mlp.onnx
+  advmatrix train --from base.onnx --data mnist:train --poison badnets:target=0,rate=0.1 --epochs 1 -o backdoored.onnx`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, &f) },
 	}
@@ -42,6 +44,7 @@ func newTrainCmd() *cobra.Command {
 	fl.StringVar(&f.from, "from", "", "a model to fine-tune instead: an .onnx file (PyTorch exports included) or zoo:NAME")
 	fl.StringVar(&f.data, "data", "mnist:train", "training data spec (see advmatrix --help)")
 	fl.StringVar(&f.balance, "balance", "", "class balance: a level P/Q such as 20/80, or one weight per class (see above)")
+	fl.StringVar(&f.poison, "poison", "", "backdoor the training data: badnets:target=T,rate=R[,size=S,pos=br|bl|tr|tl|ROW:COL,pattern=white|checker]")
 	fl.IntVar(&f.limit, "limit", 0, "train on a seeded sample of N images of --data (0: all)")
 	fl.IntVar(&f.epochs, "epochs", 5, "training epochs")
 	fl.IntVar(&f.batch, "batch", 64, "images per training step")
@@ -85,7 +88,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		job.From, job.FromRef = m, &ref
 	}
 	job.Progress, job.OnEpoch = epochProgress(stderr, f.epochs, f.valFraction > 0)
-	t := zoobuild.Training{Job: job, DataSpec: f.data, Limit: f.limit, Balance: f.balance,
+	t := zoobuild.Training{Job: job, DataSpec: f.data, Limit: f.limit, Balance: f.balance, Poison: f.poison,
 		TestSpec: f.test, TestLimit: f.testLimit, Out: f.out, Log: stderr}
 	if err := t.Check(); err != nil {
 		return err
@@ -187,6 +190,13 @@ under-represented classes are subsampled and the others keep their images.
 Then --val-fraction of the images is held out (a seeded draw) for the
 per-epoch validation accuracy and --patience early stopping, which restores
 the best epoch's weights.
+
+Backdoors: --poison badnets:target=T,rate=R stamps a BadNets patch trigger (a
+white 3×3 square in the bottom-right corner unless size=, pos= or
+pattern=checker say otherwise) on a seeded fraction R of the training images
+whose class is not T — after --limit and --balance — and relabels them T. The
+report then gives the backdoor ASR on the test data: the fraction of triggered
+non-target test images predicted as T (see advmatrix eval --trigger).
 
 Test data: --test, by default the test split of the same source (mnist:train →
 mnist:test, fashion-mnist:train → fashion-mnist:test, syndigits:train →

@@ -13,13 +13,14 @@ import (
 func newZooCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "zoo",
-		Short: "Build the DUMB digits model zoo, or list models",
-		Long: `zoo build trains the DUMB digits zoo; zoo list shows the models embedded in
-advmatrix (usable as zoo:NAME) and, with --dir, a built zoo's manifest.`,
+		Short: "Build the DUMB digits model zoo or the merging testbed, or list models",
+		Long: `zoo build trains the DUMB digits zoo; zoo merge builds the merging testbed;
+zoo list shows the models embedded in advmatrix (usable as zoo:NAME) and, with
+--dir, a built zoo's manifest.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newZooBuildCmd(), newZooListCmd())
+	cmd.AddCommand(newZooBuildCmd(), newZooListCmd(), newZooMergeCmd())
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/advmatrix/advmatrix/datasets"
+	"github.com/advmatrix/advmatrix/defenses"
 	"github.com/advmatrix/advmatrix/report"
 	"github.com/advmatrix/advmatrix/train"
 )
@@ -16,32 +17,36 @@ type TrainReport struct {
 	StartedAt   string `json:"started_at"`
 	Arch        string `json:"arch"`
 	// From is the model fine-tuned (train --from), instead of Arch.
-	From         *report.ModelRef   `json:"from,omitempty"`
-	Model        report.ModelRef    `json:"model"` // the file written
-	Data         report.DataRef     `json:"data"`  // the training data, after --limit, before balancing
-	Balance      *Balance           `json:"balance,omitempty"`
-	TrainImages  int                `json:"train_images"` // after balancing, before the validation split
-	ValImages    int                `json:"val_images"`
-	ClassCounts  []int              `json:"class_counts"`
-	Seed         uint64             `json:"seed"`
-	Hyper        Hyper              `json:"hyper"`
-	Augment      bool               `json:"augment"`
-	ValFraction  float64            `json:"val_fraction"`
-	Patience     int                `json:"patience"`
-	EpochsWanted int                `json:"epochs_requested"`
-	EpochsRun    int                `json:"epochs_run"`
-	BestEpoch    int                `json:"best_epoch"`  // the epoch whose weights were written
-	Epochs       []train.EpochStats `json:"epoch_stats"` // one entry per epoch run
+	From    *report.ModelRef `json:"from,omitempty"`
+	Model   report.ModelRef  `json:"model"` // the file written
+	Data    report.DataRef   `json:"data"`  // the training data, after --limit, before balancing
+	Balance *Balance         `json:"balance,omitempty"`
+	// Poison is the backdoor poisoning of the training data (--poison),
+	// and Backdoor the model's response to its trigger on the test data.
+	Poison       *defenses.Poisoning `json:"poison,omitempty"`
+	TrainImages  int                 `json:"train_images"` // after balancing, before the validation split
+	ValImages    int                 `json:"val_images"`
+	ClassCounts  []int               `json:"class_counts"`
+	Seed         uint64              `json:"seed"`
+	Hyper        Hyper               `json:"hyper"`
+	Augment      bool                `json:"augment"`
+	ValFraction  float64             `json:"val_fraction"`
+	Patience     int                 `json:"patience"`
+	EpochsWanted int                 `json:"epochs_requested"`
+	EpochsRun    int                 `json:"epochs_run"`
+	BestEpoch    int                 `json:"best_epoch"`  // the epoch whose weights were written
+	Epochs       []train.EpochStats  `json:"epoch_stats"` // one entry per epoch run
 	// TrainAccuracy is the last epoch's running accuracy on the training
 	// images; ValAccuracy that of the written weights on the validation
 	// split (absent without one); Test that on the test data.
-	TrainAccuracy   float64         `json:"train_accuracy"`
-	ValAccuracy     *float64        `json:"val_accuracy,omitempty"`
-	Test            *Accuracy       `json:"test,omitempty"`
-	TestData        *report.DataRef `json:"test_data,omitempty"`
-	TrainSeconds    float64         `json:"train_seconds"`
-	WallSeconds     float64         `json:"wall_seconds"`
-	ImagesPerSecond float64         `json:"images_per_second"`
+	TrainAccuracy   float64          `json:"train_accuracy"`
+	ValAccuracy     *float64         `json:"val_accuracy,omitempty"`
+	Test            *Accuracy        `json:"test,omitempty"`
+	TestData        *report.DataRef  `json:"test_data,omitempty"`
+	Backdoor        *report.Backdoor `json:"backdoor,omitempty"`
+	TrainSeconds    float64          `json:"train_seconds"`
+	WallSeconds     float64          `json:"wall_seconds"`
+	ImagesPerSecond float64          `json:"images_per_second"`
 	// TrainImagesPerSecond counts the training steps' time only
 	// (evaluation excluded), to compare training speed.
 	TrainImagesPerSecond float64 `json:"train_images_per_second"`

@@ -44,6 +44,10 @@ func WriteTrainText(w io.Writer, r *TrainReport) error {
 		data += fmt.Sprintf(", balance %s → %d images", r.Balance.Spec, r.TrainImages)
 	}
 	fmt.Fprintf(w, "data      %s; %d train, %d validation\n", data, r.TrainImages-r.ValImages, r.ValImages)
+	if p := r.Poison; p != nil {
+		fmt.Fprintf(w, "poison    %s: %d of %d non-target images stamped and relabelled %d (seed %d)\n",
+			p.Trigger, p.Poisoned, p.NonTarget, p.Trigger.Target, p.Seed)
+	}
 	fmt.Fprintf(w, "classes   %s\n", intsString(r.ClassCounts))
 	h := r.Hyper
 	opt := fmt.Sprintf("%s lr %g", h.Optimizer, h.LR)
@@ -62,6 +66,10 @@ func WriteTrainText(w io.Writer, r *TrainReport) error {
 		acc += fmt.Sprintf("  test %s (%s, %d/%d)", pct(r.Test.Accuracy), r.Test.Spec, r.Test.Correct, r.Test.N)
 	}
 	fmt.Fprintf(w, "accuracy  %s\n", acc)
+	if b := r.Backdoor; b != nil {
+		fmt.Fprintf(w, "backdoor  ASR %s (%d/%d non-target test images, 95%% CI %s–%s; %s without the trigger)\n",
+			pct(b.ASR.Value), b.ASR.Num, b.ASR.Den, pct(b.ASR.Lo95), pct(b.ASR.Hi95), pct(b.CleanTargetRate.Value))
+	}
 	_, err := fmt.Fprintf(w, "time      %.2f s training, %.2f s wall, %.0f images/s\n", r.TrainSeconds, r.WallSeconds, r.ImagesPerSecond)
 	return err
 }

@@ -167,6 +167,9 @@ type Job struct {
 
 	OnEpoch  func(train.EpochStats)
 	Progress func(done, total int)
+	// OnStep, when set, is train.Config.OnStep: called with the new
+	// weights after every optimizer step (pruning keeps its mask here).
+	OnStep func(step int, lr float64, params [][]float32)
 }
 
 // Trained is a trained model.
@@ -263,7 +266,8 @@ func Train(ctx context.Context, j Job) (*Trained, error) {
 	perEpoch := (d.Len() - nval + h.Batch - 1) / h.Batch
 	sched, _ := train.ParseSchedule(h.Schedule, h.LR, j.Epochs*perEpoch, perEpoch)
 	cfg := train.Config{Epochs: j.Epochs, Batch: h.Batch, LR: h.LR, Schedule: sched, Optimizer: opt, Seed: j.Seed,
-		ValFraction: j.ValFraction, Patience: j.Patience, OnEpoch: j.OnEpoch, Progress: j.Progress, CheckpointDir: j.CheckpointDir}
+		ValFraction: j.ValFraction, Patience: j.Patience, OnEpoch: j.OnEpoch, Progress: j.Progress, CheckpointDir: j.CheckpointDir,
+		OnStep: j.OnStep}
 	if j.Augment {
 		cfg.CropPad, cfg.RotateDeg, cfg.Scale = AugmentCropPad, AugmentRotate, AugmentScale
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/advmatrix/advmatrix/datasets"
+	"github.com/advmatrix/advmatrix/defenses"
 	"github.com/advmatrix/advmatrix/internal/atomicfile"
 	"github.com/advmatrix/advmatrix/internal/version"
 	"github.com/advmatrix/advmatrix/provenance"
@@ -31,6 +32,11 @@ type Training struct {
 	// positive, evaluates on its first images only.
 	TestSpec  string
 	TestLimit int
+	// Poison, when set, is a backdoor trigger (defenses.ParseTrigger,
+	// with rate=R): after sampling and balancing, that fraction of the
+	// non-target training images carry the trigger and the target label,
+	// and the model's backdoor ASR is measured on the test data.
+	Poison string
 	// Out is the model file, written atomically; "" writes none.
 	Out string
 	// Log, when set, receives notes for people (no test data).
@@ -54,6 +60,15 @@ func (t *Training) Check() error {
 	if t.TestLimit < 0 {
 		return fmt.Errorf("--test-limit %d is negative", t.TestLimit)
 	}
+	if t.Poison != "" {
+		tr, err := defenses.ParseTrigger(t.Poison)
+		if err != nil {
+			return fmt.Errorf("--poison: %w", err)
+		}
+		if tr.Rate == 0 {
+			return fmt.Errorf("--poison %s: give the poisoning rate, rate=R (a fraction of the non-target images)", t.Poison)
+		}
+	}
 	return nil
 }
 
@@ -68,6 +83,14 @@ func (t *Training) Run(ctx context.Context) (*TrainOutcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	var trigger *defenses.Trigger
+	var poisoning *defenses.Poisoning
+	if t.Poison != "" {
+		trigger, _ = defenses.ParseTrigger(t.Poison)
+		if d, poisoning, err = defenses.Poison(d, trigger, t.Job.Seed); err != nil {
+			return nil, fmt.Errorf("--poison: %w", err)
+		}
+	}
 	// The test data, opened before training so that a bad spec fails fast.
 	test, tref, err := t.testData(d)
 	if err != nil {
@@ -81,12 +104,18 @@ func (t *Training) Run(ctx context.Context) (*TrainOutcome, error) {
 	}
 	res := t.report(tr, d, dref, bal, tref)
 	res.StartedAt = start.UTC().Format(time.RFC3339)
+	res.Poison = poisoning
 	if test != nil {
 		acc, err := Evaluate(tr.Model, test, t.TestLimit)
 		if err != nil {
 			return nil, err
 		}
 		res.Test = &acc
+		if trigger != nil {
+			if res.Backdoor, err = defenses.EvaluateBackdoor(ctx, tr.Model, limited(test, t.TestLimit), trigger, nil, 256); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if t.Out != "" {
 		if err := atomicfile.Write(t.Out, tr.ONNX); err != nil {
@@ -95,6 +124,14 @@ func (t *Training) Run(ctx context.Context) (*TrainOutcome, error) {
 	}
 	res.WallSeconds = time.Since(start).Seconds()
 	return &TrainOutcome{Report: *res, Trained: tr}, nil
+}
+
+// limited is the first limit images of d (0: all).
+func limited(d *datasets.Dataset, limit int) *datasets.Dataset {
+	if limit <= 0 || limit >= d.Len() {
+		return d
+	}
+	return d.Subset(identity(limit))
 }
 
 // trainData opens, samples and balances the training data, and describes
